@@ -1,0 +1,1 @@
+"""An example unigroups plugin. Importing this package must not happen at discovery."""

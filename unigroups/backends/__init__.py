@@ -1,0 +1,1 @@
+"""The built-in backends, one module or folder per vendor."""

@@ -1,0 +1,54 @@
+"""What every built-in backend shares: context management and the checks made before I/O."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar, Self
+
+from ..errors import ValidationError
+from ..models import Capabilities, Group, GroupChanges
+
+__all__ = ["BackendBase"]
+
+
+class BackendBase:
+    """Mixin for backends: ``async with``, and validation of ids and input before any request."""
+
+    name: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+    # What the vendor's ids look like; anything else is refused before it reaches a URL path.
+    id_pattern: ClassVar[re.Pattern[str]] = re.compile(r"[0-9]{1,19}")
+    id_description: ClassVar[str] = "a string of at most 19 digits"
+
+    async def aclose(self) -> None:
+        return None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+    def check_id(self, group_id: object, field: str = "group_id") -> str:
+        """Return ``group_id`` if the vendor could have issued it, else raise ValidationError."""
+        if not isinstance(group_id, str):
+            raise ValidationError(f"must be a string, not {type(group_id).__name__}", field=field)
+        if not self.id_pattern.fullmatch(group_id):
+            raise ValidationError(
+                f"{group_id!r} is not a {self.name} group id ({self.id_description})",
+                field=field,
+            )
+        return group_id
+
+    def check_new_group(self, group: Group) -> None:
+        if not isinstance(group, Group):
+            raise ValidationError(f"must be a Group, not {type(group).__name__}", field="group")
+        self.capabilities.check_group(group)
+
+    def check_changes(self, group_id: object, changes: GroupChanges) -> str:
+        if not isinstance(changes, GroupChanges):
+            raise ValidationError(
+                f"must be GroupChanges, not {type(changes).__name__}", field="changes"
+            )
+        self.capabilities.check_changes(changes)
+        return self.check_id(group_id)

@@ -1,0 +1,161 @@
+"""The exception tree every caller of unigroups sees.
+
+Messages say what happened and what to do. No error ever carries a secret: the transport
+redacts vendor bodies before they reach ``raw``, and nothing here formats credentials.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "AuthenticationError",
+    "BackendError",
+    "BackendImportError",
+    "ConfigurationError",
+    "DuplicateGroupError",
+    "InvalidDataError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitedError",
+    "ServerError",
+    "TransportError",
+    "UnigroupsError",
+    "UnknownBackendError",
+    "UnsupportedOperationError",
+    "ValidationError",
+]
+
+
+class UnigroupsError(Exception):
+    """Base of every error raised by unigroups."""
+
+
+class ConfigurationError(UnigroupsError):
+    """A backend name or option is wrong; raised before anything is sent."""
+
+    def __init__(self, message: str, *, option: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option
+
+
+class UnknownBackendError(ConfigurationError):
+    """No backend is registered under the name asked for."""
+
+    def __init__(self, name: str, known: Sequence[str], close: Sequence[str]) -> None:
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        super().__init__(
+            f"no backend named {name!r}; known backends: {', '.join(known) or '(none)'}.{hint}"
+        )
+        self.name = name
+        self.known = tuple(known)
+        self.close_matches = tuple(close)
+
+
+class BackendImportError(ConfigurationError):
+    """A registered backend could not be imported; ``__cause__`` holds the reason."""
+
+    def __init__(self, name: str, target: str, cause: BaseException) -> None:
+        package = target.split(":", 1)[0].split(".", 1)[0]
+        super().__init__(
+            f"backend {name!r} ({target}) failed to import: {type(cause).__name__}: {cause}. "
+            f"Is the package that provides it installed? Try: pip install {package}"
+        )
+        self.name = name
+        self.target = target
+        self.cause = cause
+
+
+class ValidationError(UnigroupsError, ValueError):
+    """Input is invalid for the model or the backend; raised before any request."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+
+
+class UnsupportedOperationError(UnigroupsError):
+    """The backend's capabilities rule the operation out; raised before any request."""
+
+    def __init__(self, message: str, *, capability: str | None = None) -> None:
+        super().__init__(message)
+        self.capability = capability
+
+
+class BackendError(UnigroupsError):
+    """The vendor or the network said no.
+
+    ``raw`` is the vendor's answer as received (already redacted), ``details`` the vendor's
+    structured details, ``code`` the vendor's error code (``DUPLICATE_DATA``, ``409``...).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        backend: str | None = None,
+        status: int | None = None,
+        code: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        raw: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.backend = backend
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details: Mapping[str, Any] = dict(details or {})
+        self.raw = raw
+
+    def __str__(self) -> str:
+        head = [part for part in (self.backend, self.code) if part]
+        if self.status is not None:
+            head.append(f"HTTP {self.status}")
+        text = " ".join(self.message.split())  # one line, whatever the vendor sent
+        if self.details:
+            shown = ", ".join(f"{k}={v!r}" for k, v in self.details.items())
+            text = f"{text} ({shown})"
+        return f"[{' '.join(head)}] {text}" if head else text
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(backend={self.backend!r}, status={self.status!r}, "
+            f"code={self.code!r}, message={self.message!r})"
+        )
+
+
+class AuthenticationError(BackendError):
+    """401, INVALID_TOKEN, AUTHENTICATION_FAILED: the credentials were refused."""
+
+
+class PermissionDeniedError(BackendError):
+    """403, NO_PERMISSION, OAUTH_SCOPE_MISMATCH: authenticated, but not allowed."""
+
+
+class NotFoundError(BackendError):
+    """The group (or path) does not exist."""
+
+
+class DuplicateGroupError(BackendError):
+    """A group with that name exists already (names are unique per vendor)."""
+
+
+class InvalidDataError(BackendError):
+    """The vendor rejected the request's data (INVALID_DATA, MANDATORY_NOT_FOUND, other 400s)."""
+
+
+class RateLimitedError(BackendError):
+    """429: too many requests. ``retry_after`` is the wait the vendor asked for, in seconds."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class ServerError(BackendError):
+    """5xx: the vendor failed."""
+
+
+class TransportError(BackendError):
+    """Connection reset, timeout, or an answer that is not what the vendor sends."""

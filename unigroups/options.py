@@ -1,0 +1,62 @@
+"""Validators shared by the backends' option (config) classes.
+
+They raise ConfigurationError naming the option, so a bad option fails when the backend is
+opened, not at its first request.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+
+from .errors import ConfigurationError
+
+__all__ = ["is_loopback", "one_of", "positive", "secure_url"]
+
+
+def positive(_inst: Any, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and value <= 0:
+        raise ConfigurationError(
+            f"{attribute.name} must be positive, not {value!r}", option=attribute.name
+        )
+
+
+def one_of(*allowed: str) -> Any:
+    def check(_inst: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
+        if value is not None and value not in allowed:
+            raise ConfigurationError(
+                f"{attribute.name} must be one of {', '.join(allowed)}, not {value!r}",
+                option=attribute.name,
+            )
+
+    return check
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def secure_url(_inst: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    """An https URL; plain http only for loopback hosts (the emulators)."""
+    if value is None:
+        return
+    parts = urlsplit(value)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and is_loopback(parts.hostname):
+        return
+    raise ConfigurationError(
+        f"{attribute.name} must be an https:// URL (http:// only for a loopback host), "
+        f"not {value!r}",
+        option=attribute.name,
+    )
