@@ -158,4 +158,59 @@ class ServerError(BackendError):
 
 
 class TransportError(BackendError):
-    """Connection reset, timeout, or an answer that is not what the vendor sends."""
+    """Connection reset, timeout, or an answer that is not what the vendor sends.
+
+    ``request_sent`` is False when the request provably never reached the vendor, True when it
+    may have (its fate is unknown: a create may have happened), None when not a network fault.
+    """
+
+    def __init__(self, message: str, *, request_sent: bool | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.request_sent = request_sent
+
+
+# -- from a vendor's answer to an error of the tree -------------------------------------------
+
+_BY_STATUS: dict[int, type[BackendError]] = {
+    400: InvalidDataError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: DuplicateGroupError,
+    422: InvalidDataError,
+    429: RateLimitedError,
+}
+
+
+def error_class_for_status(status: int | None) -> type[BackendError]:
+    """The error class an HTTP status means when the vendor's code says nothing finer."""
+    if status is None:
+        return TransportError
+    if status >= 500:
+        return ServerError
+    return _BY_STATUS.get(status, InvalidDataError if 400 <= status < 500 else TransportError)
+
+
+def build_error(
+    kind: type[BackendError] | None,
+    message: str,
+    *,
+    backend: str | None,
+    status: int | None,
+    code: str | None = None,
+    details: Mapping[str, Any] | None = None,
+    raw: Any = None,
+    retry_after: float | None = None,
+) -> BackendError:
+    """Make the error for a refused request; ``kind`` None means "decide by status"."""
+    cls = kind or error_class_for_status(status)
+    common: dict[str, Any] = {
+        "backend": backend,
+        "status": status,
+        "code": code,
+        "details": details,
+        "raw": raw,
+    }
+    if issubclass(cls, RateLimitedError):
+        return cls(message, retry_after=retry_after, **common)
+    return cls(message, **common)

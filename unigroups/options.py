@@ -14,7 +14,7 @@ import attrs
 
 from .errors import ConfigurationError
 
-__all__ = ["is_loopback", "one_of", "positive", "secure_url"]
+__all__ = ["check_secure_url", "is_loopback", "one_of", "positive", "secure_url"]
 
 
 def positive(_inst: Any, attribute: attrs.Attribute[Any], value: float | None) -> None:
@@ -46,17 +46,19 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
-def secure_url(_inst: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
-    """An https URL; plain http only for loopback hosts (the emulators)."""
-    if value is None:
-        return
+def check_secure_url(value: str, option: str) -> str:
+    """``value`` if it is an https URL (plain http only for loopback hosts: the emulators)."""
     parts = urlsplit(value)
     if parts.scheme == "https" and parts.hostname:
-        return
+        return value
     if parts.scheme == "http" and is_loopback(parts.hostname):
-        return
+        return value
     raise ConfigurationError(
-        f"{attribute.name} must be an https:// URL (http:// only for a loopback host), "
-        f"not {value!r}",
-        option=attribute.name,
+        f"{option} must be an https:// URL (http:// only for a loopback host), not {value!r}",
+        option=option,
     )
+
+
+def secure_url(_inst: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None:
+        check_secure_url(value, attribute.name)

@@ -15,7 +15,7 @@ class BackendBase:
     """Mixin for backends: ``async with``, and validation of ids and input before any request."""
 
     name: ClassVar[str]
-    capabilities: ClassVar[Capabilities]
+    capabilities: Capabilities
     # What the vendor's ids look like; anything else is refused before it reaches a URL path.
     id_pattern: ClassVar[re.Pattern[str]] = re.compile(r"[0-9]{1,19}")
     id_description: ClassVar[str] = "a string of at most 19 digits"

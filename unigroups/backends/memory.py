@@ -30,7 +30,7 @@ class MemoryConfig:
 class MemoryBackend(BackendBase):
     name: ClassVar[str] = "memory"
     config_class: ClassVar[type[MemoryConfig]] = MemoryConfig
-    capabilities: ClassVar[Capabilities] = Capabilities(
+    capabilities: Capabilities = Capabilities(
         member_kinds=frozenset(MemberKind),
         subordinates=True,
         hard_delete=True,

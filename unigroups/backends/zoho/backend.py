@@ -1,0 +1,253 @@
+"""``ZohoBackend``: Zoho CRM user groups (``/crm/{version}/settings/user_groups``)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, ClassVar, Final
+
+import attrs
+
+from ...errors import BackendError, TransportError, UnsupportedOperationError
+from ...http import Reply, Transport, TransportPolicy, path_segment
+from ...models import UNSET, Capabilities, Group, GroupChanges, Member, MemberKind, Unset
+from ..base import BackendBase
+from . import wire
+from .auth import zoho_auth
+from .config import ZohoConfig
+
+__all__ = ["ZohoBackend"]
+
+PAGE_SIZE: Final = 200  # per_page maximum of the list and sources endpoints
+SOURCES_PER_REQUEST: Final = 200  # the v8 spec's limit on sources[] in one request
+
+
+def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)] or [items[:0]]
+
+
+class ZohoBackend(BackendBase):
+    """Zoho CRM user groups. Open with ``open_backend("zoho", ...)`` (see ZohoConfig)."""
+
+    name: ClassVar[str] = "zoho"
+    config_class: ClassVar[type[ZohoConfig]] = ZohoConfig
+    capabilities: Capabilities = Capabilities(
+        member_kinds=frozenset(MemberKind),
+        subordinates=True,
+        hard_delete=True,
+        rank=False,
+        name_max_length=250,
+        description_max_length=250,
+        max_batch=1,
+    )
+
+    def __init__(self, config: ZohoConfig) -> None:
+        self.config = config
+        if config.max_batch != 1:  # an instance attribute: the class default stays the spec's
+            self.capabilities = attrs.evolve(self.capabilities, max_batch=config.max_batch)
+        self.transport = Transport(
+            backend=self.name,
+            base_url=f"{config.api_base}/crm/{config.version}",
+            parse_error=wire.parse_error,
+            policy=TransportPolicy(
+                timeout=config.timeout,
+                max_concurrency=config.max_concurrency,
+                retries=config.retry,
+            ),
+            session=config.session,
+            secrets=config.secrets,
+        )
+        self.transport.auth = zoho_auth(config, self.transport)
+
+    def __repr__(self) -> str:
+        return f"ZohoBackend(base_url={self.transport.base_url!r})"
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+    # -- requests -----------------------------------------------------------------------
+
+    async def _call(self, method: str, path: str = "", **kw: Any) -> Reply:
+        return await self.transport.request(method, f"/settings/user_groups{path}", **kw)
+
+    async def _send_groups(
+        self, method: str, items: Sequence[dict[str, Any]], path: str = ""
+    ) -> list[wire.ZohoAnswerEntry | BackendError]:
+        """Send ``items`` in one call; one outcome per item, in order (partial success too)."""
+        try:
+            reply = await self._call(method, path, json_body=wire.request_body(items))
+            status, data = reply.status, reply.data
+        except BackendError as exc:
+            # A 400 whose body lists an entry per item is a per-item answer, not one failure.
+            if not _has_entries(exc.raw, len(items)):
+                raise
+            status, data = exc.status or 400, exc.raw
+        outcomes: list[wire.ZohoAnswerEntry | BackendError] = []
+        for entry in wire.answer_entries(data, len(items)):
+            if entry.status == "error":
+                outcomes.append(wire.entry_error(entry, status, self.transport.redact.value(data)))
+            else:
+                outcomes.append(entry)
+        return outcomes
+
+    # -- GroupBackend ---------------------------------------------------------------------
+
+    async def create(self, group: Group) -> Group:
+        (outcome,) = await self.create_many([group])
+        if isinstance(outcome, BackendError):
+            raise outcome
+        return outcome
+
+    async def create_many(self, groups: Sequence[Group]) -> list[Group | BackendError]:
+        """Create several groups, ``max_batch`` per call; one outcome per group, in order.
+
+        A call that half succeeds gives groups for its successes and errors for its failures.
+        """
+        for group in groups:
+            self.check_new_group(group)
+        results: list[Group | BackendError] = []
+        for batch in _chunks(list(groups), self.config.max_batch):
+            items = [
+                wire.group_to_zoho(
+                    g.name,
+                    description=UNSET if g.description is None else g.description,
+                    sources=[wire.source_for(m) for m in (g.members or ())[:SOURCES_PER_REQUEST]],
+                )
+                for g in batch
+            ]
+            outcomes = await self._send_groups("POST", items)
+            for group, outcome in zip(batch, outcomes, strict=True):
+                results.append(await self._created(group, outcome))
+        return results
+
+    async def _created(
+        self, group: Group, outcome: wire.ZohoAnswerEntry | BackendError
+    ) -> Group | BackendError:
+        if isinstance(outcome, BackendError):
+            return outcome
+        group_id = outcome.details.get("id")
+        if not isinstance(group_id, str) or not self.id_pattern.fullmatch(group_id):
+            return TransportError(
+                "Zoho confirmed the create without a valid group id", backend=self.name
+            )
+        rest = (group.members or ())[SOURCES_PER_REQUEST:]
+        if rest:  # more members than one request may carry: complete the group by updates
+            await self._put_sources(group_id, group.name, UNSET, wire.changes_to_sources(rest, ()))
+        return attrs.evolve(
+            group,
+            members=group.members or (),
+            id=group_id,
+            backend=self.name,
+            raw=attrs.asdict(outcome),
+        )
+
+    async def get(self, group_id: str) -> Group:
+        data = await self._get_raw(group_id)
+        members = [m async for m in self.members(group_id)]
+        return wire.group_from_zoho(data, members)
+
+    async def _get_raw(self, group_id: str) -> Any:
+        reply = await self._call("GET", f"/{path_segment(self.check_id(group_id))}")
+        return wire.single_group(reply.data)
+
+    async def groups(self, *, include_inactive: bool = False) -> AsyncIterator[Group]:
+        # Zoho has no inactive groups: delete removes them, so include_inactive changes nothing.
+        async for item in self._pages({}):
+            yield wire.group_from_zoho(item)
+
+    async def _pages(self, params: dict[str, str]) -> AsyncIterator[Any]:
+        page = 1
+        while True:
+            reply = await self._call(
+                "GET", params={**params, "page": str(page), "per_page": str(PAGE_SIZE)}
+            )
+            items, more = wire.groups_page(reply.data)
+            for item in items:
+                yield item
+            if not more or not items:
+                return
+            page += 1
+
+    async def members(self, group_id: str) -> AsyncIterator[Member]:
+        path = f"/{path_segment(self.check_id(group_id))}/sources"
+        page = 1
+        while True:
+            reply = await self._call(
+                "GET", path, params={"page": str(page), "per_page": str(PAGE_SIZE)}
+            )
+            for member in wire.members_from_answer(reply.data):
+                yield member
+            if reply.data is None or not wire.sources_page_more(reply.data):
+                return
+            page += 1
+
+    async def find(self, name: str) -> Group | None:
+        # The documented ``name`` query narrows the listing; the exact match is ours to make.
+        async for item in self._pages({"name": name}):
+            if isinstance(item, dict) and item.get("name") == name:  # exact match only
+                return wire.group_from_zoho(item)
+        return None
+
+    async def update(self, group_id: str, changes: GroupChanges) -> Group:
+        self.check_changes(group_id, changes)
+        if changes.active is False:
+            raise UnsupportedOperationError(
+                "Zoho groups cannot be deactivated; delete() removes them", capability="hard_delete"
+            )
+        # Zoho requires the name on every update: send the new one, or the current one.
+        name = changes.name or wire.single_name(await self._get_raw(group_id))
+        sources = wire.changes_to_sources(changes.add, changes.remove)
+        await self._put_sources(group_id, name, changes.description, sources)
+        return await self.get(group_id)
+
+    async def _put_sources(
+        self,
+        group_id: str,
+        name: str,
+        description: str | Unset | None,
+        sources: Sequence[wire.ZohoSource],
+    ) -> None:
+        """PUT the changes, at most 200 sources a request; the first carries the text fields."""
+        for n, chunk in enumerate(_chunks(list(sources), SOURCES_PER_REQUEST)):
+            item = wire.group_to_zoho(
+                name, description=description if n == 0 else UNSET, sources=chunk
+            )
+            (outcome,) = await self._send_groups("PUT", [item], f"/{path_segment(group_id)}")
+            if isinstance(outcome, BackendError):
+                raise outcome
+
+    async def delete(self, group_id: str) -> None:
+        reply = await self._call("DELETE", f"/{path_segment(self.check_id(group_id))}")
+        (entry,) = wire.answer_entries(reply.data, 1)
+        if entry.status == "error":
+            raise wire.entry_error(entry, reply.status, reply.data)
+        if entry.code == "SCHEDULED":
+            await self._wait_for_deletion(str(entry.details.get("job_id", "")))
+
+    async def _wait_for_deletion(self, job_id: str) -> None:
+        deadline = time.monotonic() + self.config.delete_job_timeout
+        while True:
+            reply = await self._call("GET", "/actions/deletion_jobs", params={"job_id": job_id})
+            status = wire.deletion_job_status(reply.data)
+            if status in self.config.delete_job_done:
+                return
+            if status in self.config.delete_job_failed:
+                raise TransportError(
+                    f"Zoho's deletion job {job_id} ended as {status!r}",
+                    backend=self.name,
+                    raw=reply.data,
+                )
+            if time.monotonic() >= deadline:
+                raise TransportError(
+                    f"Zoho's deletion job {job_id} was still {status!r} after "
+                    f"{self.config.delete_job_timeout:g}s; the group may still be deleted later",
+                    backend=self.name,
+                    request_sent=True,
+                )
+            await asyncio.sleep(self.config.delete_job_poll_interval)
+
+
+def _has_entries(raw: Any, count: int) -> bool:
+    entries = raw.get("user_groups") if isinstance(raw, dict) else None
+    return isinstance(entries, list) and len(entries) == count

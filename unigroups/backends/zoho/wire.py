@@ -1,0 +1,360 @@
+"""Zoho's JSON for user groups, to and from the neutral models. The only module that knows
+Zoho's field names.
+
+Vendor shapes are attrs classes; one cattrs converter turns them into JSON and back with the
+renames declared (``_delete``), ids kept as strings and timestamps keeping their offset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Final, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from ...errors import (
+    AuthenticationError,
+    BackendError,
+    DuplicateGroupError,
+    InvalidDataError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+    build_error,
+)
+from ...http import VendorError
+from ...models import UNSET, Group, Member, MemberKind, Unset
+
+__all__ = [
+    "ZohoAnswerEntry",
+    "ZohoSource",
+    "ZohoSourceRef",
+    "ZohoUserGroup",
+    "changes_to_sources",
+    "group_from_zoho",
+    "group_to_zoho",
+    "member_from_source",
+    "parse_error",
+]
+
+KIND_TO_TYPE: Final = {
+    MemberKind.USER: "users",
+    MemberKind.ROLE: "roles",
+    MemberKind.GROUP: "groups",
+    MemberKind.TERRITORY: "territories",
+}
+TYPE_TO_KIND: Final = {v: k for k, v in KIND_TO_TYPE.items()}
+_HIERARCHICAL: Final = frozenset({MemberKind.ROLE, MemberKind.TERRITORY})
+
+
+@attrs.frozen
+class ZohoSourceRef:
+    id: str
+    name: str | None = None
+
+
+@attrs.frozen
+class ZohoSource:
+    """One ``sources[]`` item: a member, or with ``delete`` the removal of one."""
+
+    source: ZohoSourceRef
+    type: str
+    subordinates: bool | None = None
+    sub_territories: bool | None = None  # in the v8 spec and the SDK, read as subordinates
+    delete: bool | None = None  # "_delete" on the wire
+
+
+@attrs.frozen
+class ZohoUserGroup:
+    """A group as Zoho sends or receives it; ``sources`` is absent from single-group reads."""
+
+    name: str
+    id: str | None = None
+    description: str | None = None
+    sources: list[ZohoSource] | None = None
+    created_time: datetime | None = None
+    modified_time: datetime | None = None
+
+
+@attrs.frozen
+class ZohoAnswerEntry:
+    """One entry of an action answer: ``{"code", "details", "message", "status"}``."""
+
+    code: str
+    status: str
+    message: str = ""
+    details: dict[str, Any] = attrs.field(factory=dict)
+
+
+def _make_converter() -> cattrs.Converter:
+    converter = cattrs.Converter(omit_if_default=True)
+    converter.register_structure_hook(datetime, lambda v, _: datetime.fromisoformat(v))
+    converter.register_unstructure_hook(datetime, datetime.isoformat)
+    converter.register_structure_hook(str, _strict_str)
+    converter.register_unstructure_hook(
+        ZohoSource,
+        make_dict_unstructure_fn(
+            ZohoSource, converter, _cattrs_omit_if_default=True, delete=override(rename="_delete")
+        ),
+    )
+    converter.register_structure_hook(
+        ZohoSource,
+        make_dict_structure_fn(ZohoSource, converter, delete=override(rename="_delete")),
+    )
+    return converter
+
+
+def _strict_str(value: Any, _type: Any) -> str:
+    # Ids must stay strings: a number here would already have lost digits in some JSON parser.
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+converter: Final = _make_converter()
+
+T = TypeVar("T")
+
+
+def structure(data: Any, cls: type[T], what: str) -> T:
+    """Vendor JSON to a wire class; an unexpected shape is a TransportError, never a crash."""
+    try:
+        return converter.structure(data, cls)
+    except Exception as exc:  # cattrs wraps what it finds in several exception types
+        raise TransportError(
+            f"Zoho's answer for {what} is not in the documented shape: {_first_problem(exc)}",
+            backend="zoho",
+            raw=data,
+        ) from None
+
+
+def _first_problem(exc: BaseException) -> str:
+    if isinstance(exc, cattrs.BaseValidationError):
+        return "; ".join(cattrs.transform_error(exc)[:3])
+    return f"{type(exc).__name__}: {exc}"
+
+
+# -- models to Zoho -----------------------------------------------------------------------
+
+
+def source_for(member: Member, *, delete: bool = False) -> ZohoSource:
+    hierarchical = member.kind in _HIERARCHICAL
+    return ZohoSource(
+        source=ZohoSourceRef(id=member.id, name=member.name),
+        type=KIND_TO_TYPE[member.kind],
+        # Sent for roles and territories always, so that an update can also turn it off.
+        subordinates=member.include_subordinates if hierarchical and not delete else None,
+        delete=True if delete else None,
+    )
+
+
+def group_to_zoho(
+    name: str,
+    *,
+    description: str | Unset | None = UNSET,
+    sources: Sequence[ZohoSource] = (),
+    group_id: str | None = None,
+) -> dict[str, Any]:
+    """One ``user_groups[]`` item. ``sources`` is always sent: Zoho makes the key mandatory.
+
+    ``description`` UNSET leaves it out; None sends an explicit null, which clears it.
+    """
+    wire = ZohoUserGroup(
+        name=name,
+        id=group_id,
+        description=None if isinstance(description, Unset) else description,
+        sources=list(sources),
+    )
+    item: dict[str, Any] = converter.unstructure(wire)
+    if description is None:
+        item["description"] = None
+    return item
+
+
+def changes_to_sources(add: Iterable[Member], remove: Iterable[Member]) -> list[ZohoSource]:
+    return [*(source_for(m) for m in add), *(source_for(m, delete=True) for m in remove)]
+
+
+def request_body(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    return {"user_groups": list(items)}
+
+
+# -- Zoho to models -----------------------------------------------------------------------
+
+
+def member_from_source(source: ZohoSource) -> Member:
+    kind = TYPE_TO_KIND.get(source.type)
+    if kind is None:
+        raise TransportError(f"Zoho sent a member of unknown type {source.type!r}", backend="zoho")
+    flag = bool(source.subordinates or source.sub_territories) and kind in _HIERARCHICAL
+    return Member(kind, source.source.id, name=source.source.name, include_subordinates=flag)
+
+
+def members_from_answer(data: Any) -> list[Member]:
+    """A ``/sources`` page (``None`` for a 204) to members."""
+    if data is None:
+        return []
+    sources = structure(_key(data, "sources"), list[ZohoSource], "the group's members")
+    return [member_from_source(s) for s in sources]
+
+
+def group_from_zoho(data: Any, members: Sequence[Member] | None = None) -> Group:
+    wire = structure(data, ZohoUserGroup, "a group")
+    if wire.id is None:
+        raise TransportError("Zoho sent a group without an id", backend="zoho", raw=data)
+    if members is None and wire.sources is not None:
+        members = [member_from_source(s) for s in wire.sources]
+    try:
+        return Group(
+            name=wire.name,
+            description=wire.description,
+            members=None if members is None else tuple(members),
+            id=wire.id,
+            created_at=wire.created_time,
+            modified_at=wire.modified_time,
+            backend="zoho",
+            raw=data,
+        )
+    except BackendError:
+        raise
+    except Exception as exc:  # the vendor's data broke a model rule (a blank name, say)
+        raise TransportError(
+            f"Zoho sent a group unigroups cannot represent: {exc}", backend="zoho", raw=data
+        ) from None
+
+
+def groups_page(data: Any) -> tuple[list[Any], bool]:
+    """A list page (``None`` for a 204) to its raw groups and whether more pages follow."""
+    if data is None:
+        return [], False
+    items = _key(data, "user_groups")
+    if not isinstance(items, list):
+        raise TransportError("Zoho's user_groups is not a list", backend="zoho", raw=data)
+    info = data.get("info") or {}
+    more = info.get("more_records") if isinstance(info, dict) else None
+    return items, more is True
+
+
+def sources_page_more(data: Any) -> bool:
+    info = data.get("info") if isinstance(data, dict) else None
+    return isinstance(info, dict) and info.get("more_records") is True
+
+
+def single_group(data: Any) -> Any:
+    items = _key(data, "user_groups")
+    if not isinstance(items, list) or len(items) != 1:
+        raise TransportError("Zoho's answer holds no single group", backend="zoho", raw=data)
+    return items[0]
+
+
+def single_name(data: Any) -> str:
+    name = data.get("name") if isinstance(data, dict) else None
+    if not isinstance(name, str) or not name.strip():
+        raise TransportError("Zoho sent a group without a name", backend="zoho", raw=data)
+    return name
+
+
+def deletion_job_status(data: Any) -> str:
+    """The status of a deletion job answer, lower-cased (the values are not documented)."""
+    jobs = _key(data, "deletion_jobs")
+    if not isinstance(jobs, list) or not jobs or not isinstance(jobs[0], dict):
+        raise TransportError("Zoho sent no deletion job", backend="zoho", raw=data)
+    status = jobs[0].get("Status", jobs[0].get("status"))
+    if not isinstance(status, str):
+        raise TransportError("Zoho's deletion job has no status", backend="zoho", raw=data)
+    return status.lower()
+
+
+def answer_entries(data: Any, expected: int) -> list[ZohoAnswerEntry]:
+    """The per-group entries of an action answer, one for each group sent, in order."""
+    entries = structure(_key(data, "user_groups"), list[ZohoAnswerEntry], "an action")
+    if len(entries) != expected:
+        raise TransportError(
+            f"Zoho answered {len(entries)} entries for {expected} groups sent",
+            backend="zoho",
+            raw=data,
+        )
+    return entries
+
+
+def _key(data: Any, key: str) -> Any:
+    if not isinstance(data, dict) or key not in data:
+        raise TransportError(f"Zoho's answer has no {key!r}", backend="zoho", raw=data)
+    return data[key]
+
+
+# -- errors -------------------------------------------------------------------------------
+
+_BY_CODE: Final[dict[str, type[BackendError]]] = {
+    "DUPLICATE_DATA": DuplicateGroupError,
+    "INVALID_TOKEN": AuthenticationError,
+    "AUTHENTICATION_FAILED": AuthenticationError,
+    "OAUTH_SCOPE_MISMATCH": PermissionDeniedError,
+    "NO_PERMISSION": PermissionDeniedError,
+    "MANDATORY_NOT_FOUND": InvalidDataError,
+    "REQUIRED_PARAM_MISSING": InvalidDataError,
+    "PATTERN_NOT_MATCHED": InvalidDataError,
+    "LIMIT_EXCEEDED": InvalidDataError,
+    "INVALID_URL_PATTERN": NotFoundError,
+    "TOO_MANY_REQUESTS": RateLimitedError,
+    "INTERNAL_SERVER_ERROR": ServerError,
+}
+
+_ADVICE: Final[dict[str, str]] = {
+    "DUPLICATE_DATA": "choose another name: group names are unique in a Zoho org",
+    "NO_PERMISSION": "the user needs the 'Manage Groups' permission",
+    "OAUTH_SCOPE_MISMATCH": "the token needs a ZohoCRM.settings.user_groups scope",
+    "INVALID_TOKEN": "renew the access token, or give refresh_token/client_id/client_secret",
+    "TOO_MANY_REQUESTS": "lower max_concurrency or wait for the org's API credits",
+}
+
+
+def error_from_entry(status: int, entry: Mapping[str, Any]) -> VendorError:
+    code = entry.get("code")
+    code = code if isinstance(code, str) else None
+    details = entry.get("details")
+    details = details if isinstance(details, dict) else {}
+    message = entry.get("message")
+    message = message if isinstance(message, str) and message else f"HTTP {status}"
+    kind = _BY_CODE.get(code or "")
+    if code == "INVALID_DATA" and "resource_path_index" in details:
+        kind = NotFoundError  # the group id in the path names no group
+        message = f"{message}: no user group has that id"
+    elif code == "INVALID_DATA":
+        kind = InvalidDataError
+    if code in _ADVICE:
+        message = f"{message} ({_ADVICE[code]})"
+    return VendorError(message=message, code=code, details=details, kind=kind)
+
+
+def parse_error(status: int, body: Any) -> VendorError:
+    """A Zoho error body (top level, or the first failed ``user_groups[]`` entry)."""
+    if isinstance(body, dict):
+        entries = body.get("user_groups")
+        if isinstance(entries, list):
+            for entry in entries:
+                if isinstance(entry, dict) and entry.get("status") == "error":
+                    return error_from_entry(status, entry)
+        if "code" in body:
+            return error_from_entry(status, body)
+    text = body if isinstance(body, str) and body.strip() else f"HTTP {status}"
+    return VendorError(message=text[:200])
+
+
+def entry_error(entry: ZohoAnswerEntry, status: int, raw: Any) -> BackendError:
+    """The error for one failed entry of an action answer (a batch's partial failure)."""
+    info = error_from_entry(status, attrs.asdict(entry))
+    return build_error(
+        info.kind,
+        info.message,
+        backend="zoho",
+        status=status,
+        code=info.code,
+        details=info.details,
+        raw=raw,
+    )
