@@ -9,6 +9,7 @@ import aioresponses.core
 import pytest
 
 from unigroups.testing.server import serve
+from unigroups.testing.superoffice_emulator import SuperOfficeEmulator
 from unigroups.testing.zoho_emulator import ZohoEmulator
 
 
@@ -34,3 +35,15 @@ class _MockedResponse(aiohttp.ClientResponse):
 
 if "stream_writer" in aiohttp.ClientResponse.__init__.__code__.co_varnames:
     aioresponses.core.ClientResponse = _MockedResponse  # type: ignore[misc]
+
+
+@pytest.fixture
+def superoffice_emulator() -> SuperOfficeEmulator:
+    return SuperOfficeEmulator()
+
+
+@pytest.fixture
+async def superoffice_url(superoffice_emulator: SuperOfficeEmulator) -> AsyncIterator[str]:
+    """The emulated tenant's web API base URL (``.../api/v1``)."""
+    async with serve(superoffice_emulator.make_app()) as server_url:
+        yield superoffice_emulator.api_url(server_url)

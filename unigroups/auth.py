@@ -10,10 +10,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-__all__ = ["HeaderAuth", "RefreshingToken", "TokenAuth", "TokenGrant"]
+from .errors import AuthenticationError, BackendError
+
+if TYPE_CHECKING:
+    from .http import Transport
+
+__all__ = ["HeaderAuth", "RefreshingToken", "TokenAuth", "TokenGrant", "refresh_token_grant"]
 
 
 class HeaderAuth:
@@ -141,3 +147,53 @@ class TokenAuth:
 
     def secrets(self) -> Iterable[str]:
         return (*self._secrets, *self._extra.values(), *self.token.issued)
+
+
+async def refresh_token_grant(
+    transport: Transport,
+    url: str,
+    *,
+    client_id: str,
+    client_secret: str,
+    refresh_token: str,
+) -> Any:
+    """POST the OAuth refresh-token grant to ``url``; the answer's JSON, or AuthenticationError.
+
+    The vendor's answer is returned as is: its field names are the backend's to read.
+    """
+    form = {
+        "grant_type": "refresh_token",
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "refresh_token": refresh_token,
+    }
+    try:
+        reply = await transport.request("POST", url=url, form=form, authenticate=False)
+    except BackendError as exc:
+        code = exc.code or (exc.raw.get("error") if isinstance(exc.raw, dict) else None)
+        raise AuthenticationError(
+            f"the token endpoint refused to renew the access token: {exc.message}; check "
+            "client_id, client_secret and refresh_token",
+            backend=transport.backend,
+            status=exc.status,
+            code=code if isinstance(code, str) else None,
+        ) from None
+    data = reply.data
+    if not isinstance(data, dict) or not isinstance(data.get("access_token"), str):
+        error = data.get("error") if isinstance(data, dict) else None
+        raise AuthenticationError(
+            f"the token endpoint gave no access token ({error or 'unexpected answer'}); "
+            "check client_id, client_secret and refresh_token",
+            backend=transport.backend,
+            code=error if isinstance(error, str) else None,
+        )
+    return data
+
+
+def expires_in(data: Mapping[str, Any], *keys: str) -> float | None:
+    """The first of ``keys`` in a token answer that holds a number of seconds."""
+    for key in keys:
+        value = data.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return None

@@ -39,6 +39,7 @@ ENTRY_POINT_GROUP = "unigroups.backends"
 _BUILTINS: dict[str, str] = {
     "memory": "unigroups.backends.memory:MemoryBackend",
     "zoho": "unigroups.backends.zoho:ZohoBackend",
+    "superoffice": "unigroups.backends.superoffice:SuperOfficeBackend",
 }
 
 

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from ...auth import HeaderAuth, RefreshingToken, TokenAuth, TokenGrant
-from ...errors import AuthenticationError, BackendError, ConfigurationError
+from ...auth import (
+    HeaderAuth,
+    RefreshingToken,
+    TokenAuth,
+    TokenGrant,
+    expires_in,
+    refresh_token_grant,
+)
+from ...errors import AuthenticationError, ConfigurationError
 from ...http import Auth, Transport
 from ...options import check_secure_url
 from .config import ZohoConfig
 
-__all__ = ["SCHEME", "zoho_auth"]
+__all__ = ["SCHEME", "read_grant", "zoho_auth"]
 
 SCHEME = "Zoho-oauthtoken"
 
@@ -23,24 +31,14 @@ def zoho_auth(config: ZohoConfig, transport: Transport) -> Auth:
         return TokenAuth(SCHEME, config.token_provider)
 
     async def refresh() -> TokenGrant:
-        form = {
-            "grant_type": "refresh_token",
-            "client_id": config.client_id or "",
-            "client_secret": config.client_secret or "",
-            "refresh_token": config.refresh_token or "",
-        }
-        try:
-            reply = await transport.request(
-                "POST", url=f"{config.accounts_base}/oauth/v2/token", form=form, authenticate=False
-            )
-        except BackendError as exc:
-            raise AuthenticationError(
-                f"Zoho's accounts server refused the token refresh: {exc.message}",
-                backend="zoho",
-                status=exc.status,
-                code=exc.code,
-            ) from None
-        grant, api_domain = read_grant(reply.data)
+        data = await refresh_token_grant(
+            transport,
+            f"{config.accounts_base}/oauth/v2/token",
+            client_id=config.client_id or "",
+            client_secret=config.client_secret or "",
+            refresh_token=config.refresh_token or "",
+        )
+        grant, api_domain = read_grant(data)
         if api_domain:
             transport.base_url = f"{api_domain.rstrip('/')}/crm/{config.version}"
         return grant
@@ -48,22 +46,16 @@ def zoho_auth(config: ZohoConfig, transport: Transport) -> Auth:
     return TokenAuth(SCHEME, RefreshingToken(refresh), secrets=config.secrets())
 
 
-def read_grant(data: Any) -> tuple[TokenGrant, str | None]:
-    """The token endpoint's answer: a grant and the api_domain to use from now on.
+def read_grant(data: Mapping[str, Any]) -> tuple[TokenGrant, str | None]:
+    """Zoho's token answer: a grant and the api_domain to use from now on.
 
-    Zoho answers a refused grant with HTTP 200 and ``{"error": ...}``; ``expires_in_sec``,
-    where sent, is in seconds while ``expires_in`` is then in milliseconds.
+    Where ``expires_in_sec`` is sent, ``expires_in`` is in milliseconds: prefer the former.
     """
-    if not isinstance(data, dict) or not isinstance(data.get("access_token"), str):
-        error = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(data.get("access_token"), str):
         raise AuthenticationError(
-            f"Zoho's accounts server gave no access token ({error or 'unexpected answer'}); "
-            "check client_id, client_secret and refresh_token, and the data centre",
+            f"Zoho's accounts server gave no access token ({data.get('error', 'no reason')})",
             backend="zoho",
-            code=error if isinstance(error, str) else None,
         )
-    seconds = data.get("expires_in_sec", data.get("expires_in"))
-    expires_in = float(seconds) if isinstance(seconds, (int, float)) else None
     api_domain = data.get("api_domain")
     if isinstance(api_domain, str) and api_domain:
         try:
@@ -75,4 +67,5 @@ def read_grant(data: Any) -> tuple[TokenGrant, str | None]:
             ) from None
     else:
         api_domain = None
-    return TokenGrant(data["access_token"], expires_in), api_domain
+    grant = TokenGrant(data["access_token"], expires_in(data, "expires_in_sec", "expires_in"))
+    return grant, api_domain

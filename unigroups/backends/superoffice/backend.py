@@ -1,0 +1,142 @@
+"""``SuperOfficeBackend``: SuperOffice user groups (``List/UserGroup/Items``)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar, Final
+
+import attrs
+
+from ...errors import UnsupportedOperationError, ValidationError
+from ...http import Reply, Transport, TransportPolicy, path_segment
+from ...models import Capabilities, Group, GroupChanges, Member
+from ..base import BackendBase
+from . import wire
+from .auth import superoffice_auth
+from .config import SuperOfficeConfig
+
+__all__ = ["SuperOfficeBackend"]
+
+ITEMS: Final = "/List/UserGroup/Items"
+
+
+class SuperOfficeBackend(BackendBase):
+    """SuperOffice user groups. Open with ``open_backend("superoffice", ...)``.
+
+    Membership lives on users in SuperOffice, so the capability ``member_kinds`` is empty and
+    delete() marks a group deleted (it reads back with ``active`` False).
+    """
+
+    name: ClassVar[str] = "superoffice"
+    config_class: ClassVar[type[SuperOfficeConfig]] = SuperOfficeConfig
+    capabilities: Capabilities = Capabilities(
+        member_kinds=frozenset(),
+        subordinates=False,
+        hard_delete=False,
+        rank=True,
+        name_max_length=239,
+        description_max_length=254,
+        max_batch=1,
+    )
+
+    def __init__(self, config: SuperOfficeConfig) -> None:
+        self.config = config
+        self.locale = config.locale
+        self.transport = Transport(
+            backend=self.name,
+            base_url=config.api_base,
+            parse_error=wire.parse_error,
+            policy=TransportPolicy(
+                timeout=config.timeout,
+                max_concurrency=config.max_concurrency,
+                retries=config.retry,
+            ),
+            session=config.session,
+            secrets=config.secrets,
+        )
+        self.transport.auth = superoffice_auth(config, self.transport)
+        self._owns_transport = True
+
+    def __repr__(self) -> str:
+        return f"SuperOfficeBackend(base_url={self.transport.base_url!r}, locale={self.locale!r})"
+
+    def with_locale(self, **overrides: str | None) -> SuperOfficeBackend:
+        """A view of this backend that sends other language, culture or time-zone headers.
+
+        It shares the connection pool and credentials; closing it closes nothing.
+        ``backend.with_locale(language="fr").get("5")`` overrides for one call.
+        """
+        unknown = set(overrides) - {"language", "culture", "timezone"}
+        if unknown:
+            raise ValidationError(
+                f"with_locale takes language, culture and timezone, not {sorted(unknown)}",
+                field=sorted(unknown)[0],
+            )
+        view = copy.copy(self)
+        view.locale = attrs.evolve(self.locale, **overrides)
+        view._owns_transport = False
+        return view
+
+    async def aclose(self) -> None:
+        if self._owns_transport:
+            await self.transport.aclose()
+
+    def check_id(self, group_id: object, field: str = "group_id") -> str:
+        checked = super().check_id(group_id, field)
+        if not 1 <= int(checked) <= wire.INT32_MAX:
+            raise ValidationError(f"{checked} is not an int32 UserGroup id", field=field)
+        return checked
+
+    async def _call(self, method: str, path: str = "", **kw: Any) -> Reply:
+        return await self.transport.request(
+            method, f"{ITEMS}{path}", headers=self.locale.headers(), **kw
+        )
+
+    # -- GroupBackend ---------------------------------------------------------------------
+
+    async def create(self, group: Group) -> Group:
+        self.check_new_group(group)
+        body = wire.carrier_for(attrs.evolve(group, id=None))
+        reply = await self._call("POST", json_body=body)
+        return wire.group_from_carrier(reply.data)
+
+    async def get(self, group_id: str) -> Group:
+        reply = await self._call("GET", f"/{path_segment(self.check_id(group_id))}")
+        return wire.group_from_carrier(reply.data)
+
+    async def groups(self, *, include_inactive: bool = False) -> AsyncIterator[Group]:
+        # The list endpoint has no paging: one answer holds every group.
+        params = {"includeDeleted": "true" if include_inactive else "false"}
+        reply = await self._call("GET", params=params)
+        for group in wire.groups_from_list(reply.data):
+            yield group
+
+    async def members(self, group_id: str) -> AsyncIterator[Member]:
+        raise UnsupportedOperationError(
+            "SuperOffice keeps group membership on users (User.UserGroup and OtherGroups), "
+            "not on the group",
+            capability="member_kinds",
+        )
+        yield  # pragma: no cover - makes this an async generator
+
+    async def find(self, name: str) -> Group | None:
+        # Deleted groups still hold their name (the unique index), so they are searched too.
+        async for group in self.groups(include_inactive=True):
+            if group.name == name:
+                return group
+        return None
+
+    async def update(self, group_id: str, changes: GroupChanges) -> Group:
+        self.check_changes(group_id, changes)
+        # PUT replaces the whole carrier, so start from what the group holds now.
+        current = await self.get(group_id)
+        wanted = changes.apply_to(current)
+        reply = await self._call(
+            "PUT", f"/{path_segment(group_id)}", json_body=wire.carrier_for(wanted)
+        )
+        return wire.group_from_carrier(reply.data)
+
+    async def delete(self, group_id: str) -> None:
+        # SuperOffice marks the group deleted; it stays readable with Deleted = true.
+        await self._call("DELETE", f"/{path_segment(self.check_id(group_id))}")
