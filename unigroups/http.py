@@ -8,6 +8,7 @@ here, once.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import email.utils
 import json
 import logging
@@ -39,6 +40,12 @@ __all__ = [
 ]
 
 log = logging.getLogger("unigroups.http")
+
+# Set by a job (the batch engine) for the tasks it runs: told of every 429 the transport meets,
+# with the Retry-After it carried, so that the job can slow down as a whole.
+rate_limit_observer: contextvars.ContextVar[Callable[[float | None], None] | None] = (
+    contextvars.ContextVar("unigroups_rate_limit_observer", default=None)
+)
 
 _IDEMPOTENT = frozenset({"GET", "PUT", "DELETE", "HEAD", "OPTIONS"})
 
@@ -405,6 +412,9 @@ class Transport:
             return _NeedsRefresh(error, auth_headers)
         if status == 429:
             self.stats["rate_limited"] += 1
+            observer = rate_limit_observer.get()
+            if observer is not None:
+                observer(retry_after)
         retry_statuses = (
             self.policy.retry_statuses if method in _IDEMPOTENT else self.policy.post_retry_statuses
         )

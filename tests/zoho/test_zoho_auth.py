@@ -185,3 +185,15 @@ async def test_ids_that_could_change_the_path_are_refused_before_sending(bad: st
         with pytest.raises(UnigroupsError) as info:
             await backend.get(bad)
     assert type(info.value).__name__ == "ValidationError"
+
+
+@pytest.mark.parametrize("bad", ["abc", "1/2", "12345678901234567890"])
+async def test_member_ids_are_checked_before_sending(bad: str) -> None:
+    from unigroups import GroupChanges, Member, MemberKind, ValidationError
+
+    async with open_backend("zoho", dc="eu", access_token="a") as backend:
+        with pytest.raises(ValidationError) as info:
+            await backend.create(Group(name="g", members=[Member(MemberKind.USER, bad)]))
+        assert info.value.field == "members"
+        with pytest.raises(ValidationError):
+            await backend.update("1", GroupChanges(remove=[Member(MemberKind.ROLE, bad)]))

@@ -66,6 +66,17 @@ class ZohoBackend(BackendBase):
     async def aclose(self) -> None:
         await self.transport.aclose()
 
+    def check_new_group(self, group: Group) -> None:
+        super().check_new_group(group)
+        for member in group.members or ():
+            self.check_id(member.id, field="members")
+
+    def check_changes(self, group_id: object, changes: GroupChanges) -> str:
+        checked = super().check_changes(group_id, changes)
+        for member in (*changes.add, *changes.remove):
+            self.check_id(member.id, field="members")
+        return checked
+
     # -- requests -----------------------------------------------------------------------
 
     async def _call(self, method: str, path: str = "", **kw: Any) -> Reply:
