@@ -187,6 +187,8 @@ class _Job:
     max_attempts: int
     results: asyncio.Queue[Outcome]
     rng: random.Random
+    # Keys an earlier run started without recording the end, read when this run began.
+    cut_short: frozenset[str] = frozenset()
 
     def mark(self, key: str, state: Literal["started", "done", "failed"], **kw: Any) -> None:
         if self.journal is not None:
@@ -194,7 +196,7 @@ class _Job:
 
     def uncertain(self, operation: Operation) -> bool:
         """Started by an earlier run that did not record how it ended."""
-        return self.journal is not None and self.journal.state(operation.key) == "started"
+        return operation.key in self.cut_short
 
 
 class BatchRun:
@@ -232,6 +234,11 @@ class BatchRun:
             max_attempts=max_attempts,
             results=asyncio.Queue(),
             rng=random.Random(seed),
+            cut_short=frozenset(
+                key
+                for key, entry in (log.entries if log else {}).items()
+                if entry.state == "started"
+            ),
         )
         self.counts = {"done": 0, "failed": 0, "skipped": 0, "retried": 0}
         self.started = time.monotonic()
@@ -356,18 +363,62 @@ async def _worker(job: _Job) -> None:
     # Every 429 the transport meets in this task shrinks the job's limit.
     rate_limit_observer.set(job.limit.rate_limited_by_vendor)
     while job.pending:
-        op = job.pending.popleft()
+        ops = _take(job)
         try:
-            outcome = await _run(job, op)
+            if len(ops) > 1:
+                outcomes = await _run_many(job, ops)
+            else:
+                outcomes = [await _run(job, ops[0])]
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # never lose an operation, whatever went wrong
-            outcome = Outcome(op, "failed", error=exc, attempts=1)
-        if outcome.status == "done":
-            job.mark(op.key, "done", group_id=outcome.group_id)
+            outcomes = [Outcome(op, "failed", error=exc, attempts=1) for op in ops]
+        for outcome in outcomes:
+            if outcome.status == "done":
+                job.mark(outcome.key, "done", group_id=outcome.group_id)
+            else:
+                job.mark(outcome.key, "failed", error=_describe(outcome.error))
+            job.results.put_nowait(outcome)
+
+
+def _take(job: _Job) -> list[Operation]:
+    """The next operation, or the next creates that one call may carry (``max_batch``)."""
+    first = job.pending.popleft()
+    size = job.backend.capabilities.max_batch
+    if not isinstance(first, Create) or size < 2 or not hasattr(job.backend, "create_many"):
+        return [first]
+    ops: list[Operation] = [first]
+    while job.pending and len(ops) < size and isinstance(job.pending[0], Create):
+        ops.append(job.pending.popleft())
+    return ops
+
+
+async def _run_many(job: _Job, ops: list[Operation]) -> list[Outcome]:
+    """Creates sent together; each answer entry is matched to its own operation."""
+    creates = [op for op in ops if isinstance(op, Create)]
+    if any(job.uncertain(op) for op in creates):
+        return [await _run(job, op) for op in creates]  # each must be looked up first
+    for op in creates:
+        job.mark(op.key, "started")
+    create_many: Callable[[list[Group]], Awaitable[list[Group | Exception]]]
+    create_many = job.backend.create_many  # type: ignore[attr-defined]
+    try:
+        async with job.limit.slot():
+            results = await create_many([op.group for op in creates])
+    except UnigroupsError as exc:
+        if not _retryable(exc):
+            return [Outcome(op, "failed", error=exc, attempts=1) for op in creates]
+        results = [exc] * len(creates)  # the call as a whole failed: retry one by one
+    job.limit.succeeded()
+    outcomes = []
+    for op, result in zip(creates, results, strict=True):
+        if isinstance(result, Group):
+            outcomes.append(Outcome(op, "done", result, result.id, attempts=1))
+        elif isinstance(result, UnigroupsError) and _retryable(result):
+            outcomes.append(await _run(job, op, after=result))
         else:
-            job.mark(op.key, "failed", error=_describe(outcome.error))
-        job.results.put_nowait(outcome)
+            outcomes.append(Outcome(op, "failed", error=result, attempts=1))
+    return outcomes
 
 
 def _describe(error: Exception | None) -> str:
@@ -385,10 +436,11 @@ def _fate_unknown(op: Operation, error: Exception) -> bool:
     return isinstance(error, ServerError)  # a 5xx may come after the vendor stored the group
 
 
-async def _run(job: _Job, op: Operation) -> Outcome:
+async def _run(job: _Job, op: Operation, *, after: Exception | None = None) -> Outcome:
+    """Run one operation to its outcome; ``after`` is the error of a batched first attempt."""
     backend = job.backend
-    uncertain = job.uncertain(op)
-    attempt = 0
+    uncertain = job.uncertain(op) or (after is not None and _fate_unknown(op, after))
+    attempt = 0 if after is None else 1
     while True:
         attempt += 1
         try:
