@@ -104,7 +104,8 @@ async def test_a_journal_with_a_garbled_line_in_the_middle_is_refused(tmp_path: 
 async def test_no_duplicate_after_the_connection_drops_once_the_group_is_stored() -> None:
     emulator = ZohoEmulator(faults=FaultPolicy(drop_rate=0.3, drop_after_handling=True, seed=3))
     async with serve(emulator.make_app()) as url:
-        async with open_backend("zoho", api_domain=url, access_token="test-token") as backend:
+        backend = open_backend("zoho", api_domain=url, access_token="test-token")
+        async with backend:
             ops = [Create(Group(name=f"g{i}")) for i in range(60)]
             report = await run_batch(backend, ops, concurrency=8)
     assert report.failed == 0, [o.error for o in report.failures]
@@ -119,17 +120,19 @@ async def test_no_duplicate_after_the_connection_drops_once_the_group_is_stored(
 async def test_adaptive_concurrency_keeps_429_under_5_percent(seed: int) -> None:
     """The emulator takes 10 calls at once and the client is not told."""
     emulator = ZohoEmulator(faults=FaultPolicy(latency=0.005, max_in_flight=10, seed=seed))
-    async with serve(emulator.make_app()) as url:
-        async with open_backend(
+    async with (
+        serve(emulator.make_app()) as url,
+        open_backend(
             "zoho", api_domain=url, access_token="test-token", max_concurrency=64
-        ) as backend:
-            limits: list[int] = []
-            report = await run_batch(
-                backend,
-                [Create(Group(name=f"g{i}")) for i in range(2000)],
-                concurrency=32,
-                on_progress=lambda p: limits.append(p.concurrency),
-            )
+        ) as backend,
+    ):
+        limits: list[int] = []
+        report = await run_batch(
+            backend,
+            [Create(Group(name=f"g{i}")) for i in range(2000)],
+            concurrency=32,
+            on_progress=lambda p: limits.append(p.concurrency),
+        )
     assert report.done == 2000
     requests = emulator.stats.requests
     rate = emulator.stats.too_many_requests / requests
@@ -142,12 +145,12 @@ async def test_a_half_successful_multi_group_call_gives_done_and_failed_outcomes
     emulator = ZohoEmulator(max_groups_per_request=5)
     emulator.seed_group("taken 1")
     emulator.seed_group("taken 3")
-    async with serve(emulator.make_app()) as url:
-        async with open_backend(
-            "zoho", api_domain=url, access_token="test-token", max_batch=5
-        ) as backend:
-            names = ["new 0", "taken 1", "new 2", "taken 3", "new 4"]
-            report = await run_batch(backend, [Create(Group(name=n)) for n in names])
+    async with (
+        serve(emulator.make_app()) as url,
+        open_backend("zoho", api_domain=url, access_token="test-token", max_batch=5) as backend,
+    ):
+        names = ["new 0", "taken 1", "new 2", "taken 3", "new 4"]
+        report = await run_batch(backend, [Create(Group(name=n)) for n in names])
     posts = [r for r in emulator.requests if r.method == "POST"]
     assert len(posts) == 1 and len(posts[0].json["user_groups"]) == 5  # type: ignore[index]
     assert [o.status for o in report.outcomes] == ["done", "failed", "done", "failed", "done"]
