@@ -92,6 +92,8 @@ async def test_a_create_cut_short_by_a_kill_is_looked_up_not_repeated(tmp_path: 
     assert report.outcomes[0].status == "done"
     assert report.outcomes[0].group_id == made.id
     assert len([g async for g in backend.groups()]) == 1
+    again = await run_batch(backend, [Create(Group(name="half"))], journal=journal)
+    assert again.outcomes[0].status == "skipped"  # the torn line did not garble ours
 
 
 async def test_a_journal_with_a_garbled_line_in_the_middle_is_refused(tmp_path: Path) -> None:

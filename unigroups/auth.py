@@ -66,7 +66,7 @@ class RefreshingToken:
         self._clock = clock
         self._skew = skew
         self._token = token
-        self._expires_at = None if expires_in is None else clock() + expires_in
+        self._expires_at = self._deadline(expires_in)
         self._lock = asyncio.Lock()
         self.renewals = 0
         # Every token this process has held, so that redaction also hides superseded ones.
@@ -75,10 +75,17 @@ class RefreshingToken:
     def __repr__(self) -> str:
         return f"RefreshingToken(renewals={self.renewals})"
 
+    def _deadline(self, expires_in: float | None) -> float | None:
+        # Renew a little early (a tenth of a short lifetime), so a call never carries a token
+        # that dies on its way.
+        if expires_in is None:
+            return None
+        return self._clock() + expires_in - min(self._skew, expires_in / 10)
+
     def _fresh(self) -> bool:
         if self._token is None:
             return False
-        return self._expires_at is None or self._clock() < self._expires_at - self._skew
+        return self._expires_at is None or self._clock() < self._expires_at
 
     async def current(self) -> str:
         """A token that is not known to be expired, renewing it first if it is."""
@@ -96,9 +103,7 @@ class RefreshingToken:
             self.renewals += 1
             self._token = grant.access_token
             self.issued = [*self.issued[-15:], grant.access_token]
-            self._expires_at = (
-                None if grant.expires_in is None else self._clock() + grant.expires_in
-            )
+            self._expires_at = self._deadline(grant.expires_in)
             return self._token
 
     @property

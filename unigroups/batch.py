@@ -30,7 +30,7 @@ from .errors import (
     UnigroupsError,
     ValidationError,
 )
-from .http import rate_limit_observer
+from .http import request_observer
 from .journal import Journal, JournalEntry
 from .models import Group, GroupChanges
 from .protocol import GroupBackend
@@ -359,9 +359,21 @@ def _check_operations(ops: Sequence[Operation]) -> None:
         seen.add(op.key)
 
 
+class _Trace:
+    """What the transport met while one operation ran (a RequestObserver)."""
+
+    def __init__(self, limit: AdaptiveLimit) -> None:
+        self._limit = limit
+        self.uncertain = False
+
+    def rate_limited(self, retry_after: float | None) -> None:
+        self._limit.rate_limited_by_vendor(retry_after)  # the whole job slows down
+
+    def fate_unknown(self) -> None:
+        self.uncertain = True
+
+
 async def _worker(job: _Job) -> None:
-    # Every 429 the transport meets in this task shrinks the job's limit.
-    rate_limit_observer.set(job.limit.rate_limited_by_vendor)
     while job.pending:
         ops = _take(job)
         try:
@@ -400,6 +412,7 @@ async def _run_many(job: _Job, ops: list[Operation]) -> list[Outcome]:
         return [await _run(job, op) for op in creates]  # each must be looked up first
     for op in creates:
         job.mark(op.key, "started")
+    request_observer.set(_Trace(job.limit))
     create_many: Callable[[list[Group]], Awaitable[list[Group | Exception]]]
     create_many = job.backend.create_many  # type: ignore[attr-defined]
     try:
@@ -439,6 +452,8 @@ def _fate_unknown(op: Operation, error: Exception) -> bool:
 async def _run(job: _Job, op: Operation, *, after: Exception | None = None) -> Outcome:
     """Run one operation to its outcome; ``after`` is the error of a batched first attempt."""
     backend = job.backend
+    trace = _Trace(job.limit)
+    request_observer.set(trace)
     uncertain = job.uncertain(op) or (after is not None and _fate_unknown(op, after))
     attempt = 0 if after is None else 1
     while True:
@@ -455,6 +470,7 @@ async def _run(job: _Job, op: Operation, *, after: Exception | None = None) -> O
             job.limit.succeeded()
             return Outcome(op, "done", group, group.id if group else _target(op), attempts=attempt)
         except DuplicateGroupError as exc:
+            uncertain = uncertain or trace.uncertain
             if not (uncertain and isinstance(op, Create)):
                 return Outcome(op, "failed", error=exc, attempts=attempt)
             existing = await backend.find(op.group.name)  # taken by our earlier attempt?
@@ -462,13 +478,13 @@ async def _run(job: _Job, op: Operation, *, after: Exception | None = None) -> O
                 return Outcome(op, "done", existing, existing.id, attempts=attempt)
             return Outcome(op, "failed", error=exc, attempts=attempt)
         except NotFoundError as exc:
-            if uncertain and isinstance(op, Delete):
+            if (uncertain or trace.uncertain) and isinstance(op, Delete):
                 return Outcome(op, "done", None, op.group_id, attempts=attempt)  # gone already
             return Outcome(op, "failed", error=exc, attempts=attempt)
         except UnigroupsError as exc:
             if not _retryable(exc) or attempt >= job.max_attempts:
                 return Outcome(op, "failed", error=exc, attempts=attempt)
-            uncertain = uncertain or _fate_unknown(op, exc)
+            uncertain = uncertain or trace.uncertain or _fate_unknown(op, exc)
             wait = job.rng.uniform(0, min(10.0, 0.2 * 2**attempt))
             if isinstance(exc, RateLimitedError):
                 job.limit.rate_limited_by_vendor(exc.retry_after)

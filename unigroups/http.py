@@ -15,7 +15,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 from urllib.parse import quote, urlsplit
 
 import aiohttp
@@ -41,10 +41,19 @@ __all__ = [
 
 log = logging.getLogger("unigroups.http")
 
-# Set by a job (the batch engine) for the tasks it runs: told of every 429 the transport meets,
-# with the Retry-After it carried, so that the job can slow down as a whole.
-rate_limit_observer: contextvars.ContextVar[Callable[[float | None], None] | None] = (
-    contextvars.ContextVar("unigroups_rate_limit_observer", default=None)
+
+class RequestObserver(Protocol):
+    """Told what happened underneath a call; set by a job (the batch engine) for its tasks."""
+
+    def rate_limited(self, retry_after: float | None) -> None:
+        """A 429 came back (and will be retried, or raised)."""
+
+    def fate_unknown(self) -> None:
+        """A request may have reached the vendor without an answer, and is being sent again."""
+
+
+request_observer: contextvars.ContextVar[RequestObserver | None] = contextvars.ContextVar(
+    "unigroups_request_observer", default=None
 )
 
 _IDEMPOTENT = frozenset({"GET", "PUT", "DELETE", "HEAD", "OPTIONS"})
@@ -216,6 +225,11 @@ class Transport:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self.policy.max_concurrency * 2)
             )
+            # aiohttp silently resends an idempotent request once when a pooled connection
+            # drops; this transport retries itself, and must see every such drop to know that a
+            # request's fate is unknown (a DELETE may have happened before the drop).
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
             self._owns_session = True
         return self._session
 
@@ -258,6 +272,9 @@ class Transport:
                 if not failed.retryable or attempt > self.policy.retries:
                     raise failed.error from None
                 self.stats["retries"] += 1
+                observer = request_observer.get()
+                if observer is not None and getattr(failed.error, "request_sent", None):
+                    observer.fate_unknown()
                 wait = self.policy.backoff(attempt, self._rng)
                 if failed.wait is not None:
                     wait = max(wait, min(failed.wait, self.policy.max_retry_after))
@@ -284,7 +301,7 @@ class Transport:
         target = url or f"{self.base_url}{path}"
         data: Any = None
         if json_body is not None:
-            data = json.dumps(json_body, ensure_ascii=False).encode()
+            data = _json_bytes(json_body)
             headers["Content-Type"] = "application/json; charset=utf-8"
         elif form is not None:
             data = aiohttp.FormData(dict(form))
@@ -363,8 +380,8 @@ class Transport:
         if not body.strip():
             return None
         try:
-            return json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            return _json_value(body)
+        except ValueError:
             raise TransportError(
                 "the vendor's answer is not JSON",
                 backend=self.backend,
@@ -390,8 +407,8 @@ class Transport:
             )
             return _Attempt(error, retryable=False)
         try:
-            parsed: Any = json.loads(body.decode("utf-8")) if body.strip() else None
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            parsed: Any = _json_value(body) if body.strip() else None
+        except ValueError:
             parsed = self._excerpt(body)  # HTML or plain text: kept as text, never a crash
         try:
             info = self._parse_error(status, parsed)
@@ -412,13 +429,46 @@ class Transport:
             return _NeedsRefresh(error, auth_headers)
         if status == 429:
             self.stats["rate_limited"] += 1
-            observer = rate_limit_observer.get()
+            observer = request_observer.get()
             if observer is not None:
-                observer(retry_after)
+                observer.rate_limited(retry_after)
         retry_statuses = (
             self.policy.retry_statuses if method in _IDEMPOTENT else self.policy.post_retry_statuses
         )
         return _Attempt(error, retryable=status in retry_statuses, wait=retry_after)
+
+
+# Far deeper than any vendor answer, and shallow enough for the recursive code downstream
+# (redaction, cattrs, repr) to walk without a RecursionError.
+_MAX_JSON_DEPTH: Final = 64
+
+
+def _json_value(body: bytes) -> Any:
+    """A JSON body; ValueError when it is not UTF-8, not JSON, or not what Python can hold
+    (a number of more than 4300 digits, nesting deeper than ``_MAX_JSON_DEPTH``)."""
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("JSON nested too deep") from None
+    level = [data]
+    for _ in range(_MAX_JSON_DEPTH):
+        level = [
+            child
+            for item in level
+            if isinstance(item, (dict, list))
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
+        if not level:
+            return data
+    raise ValueError("JSON nested too deep")
+
+
+def _json_bytes(value: Any) -> bytes:
+    """``value`` as UTF-8 JSON; a lone surrogate (which UTF-8 cannot carry) is sent escaped."""
+    try:
+        return json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return json.dumps(value).encode()
 
 
 class _NeedsRefresh(Exception):

@@ -37,6 +37,7 @@ class Journal:
         self.path = Path(path)
         self._fsync = fsync
         self.entries: dict[str, JournalEntry] = {}
+        self._torn_at: int | None = None  # where a last line cut short by a kill begins
         if self.path.exists():
             self._read()
         self._file: IO[str] | None = None
@@ -45,8 +46,13 @@ class Journal:
         return f"Journal({str(self.path)!r}, entries={len(self.entries)})"
 
     def _read(self) -> None:
-        with self.path.open(encoding="utf-8", errors="replace") as lines:
-            for number, line in enumerate(lines, 1):
+        offset = 0
+        with self.path.open("rb") as raw:
+            for number, chunk in enumerate(raw, 1):
+                start, offset = offset, offset + len(chunk)
+                line = chunk.decode("utf-8", errors="replace")
+                if not chunk.endswith(b"\n"):
+                    self._torn_at = start  # even if it parses: a line is only whole with its end
                 if not line.strip():
                     continue
                 try:
@@ -58,12 +64,13 @@ class Journal:
                         error=data.get("error"),
                     )
                 except (ValueError, KeyError, TypeError):
-                    if line.endswith("\n"):
-                        raise ValidationError(
-                            f"{self.path}:{number} is not a journal line", field="journal"
-                        ) from None
-                    continue  # a last line cut short by a kill: that step is simply not there
-                self.entries[entry.key] = entry
+                    if self._torn_at == start:
+                        continue  # cut short by a kill: that step is simply not recorded
+                    raise ValidationError(
+                        f"{self.path}:{number} is not a journal line", field="journal"
+                    ) from None
+                if self._torn_at != start:
+                    self.entries[entry.key] = entry
 
     def state(self, key: str) -> State | None:
         entry = self.entries.get(key)
@@ -79,6 +86,8 @@ class Journal:
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("a", encoding="utf-8")
+            if self._torn_at is not None:
+                self._file.truncate(self._torn_at)  # drop the line a kill cut short
         self._file.write(json.dumps(line, ensure_ascii=False) + "\n")
         self._file.flush()
         if self._fsync:

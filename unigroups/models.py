@@ -137,6 +137,13 @@ def _check_members(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> N
         seen.add(member.key)
 
 
+def _check_member_changes(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    # Unlike a group's members (None: not loaded), a change always holds a sequence.
+    if value is None:
+        raise ValidationError("must be a sequence of Member, not None", field=attribute.name)
+    _check_members(inst, attribute, value)
+
+
 def _members_eq_key(members: tuple[Member, ...] | None) -> frozenset[Member] | None:
     # Member order carries no meaning at any vendor, so groups compare members as a set.
     return None if members is None else frozenset(members)
@@ -177,9 +184,11 @@ class GroupChanges:
     description: str | Unset | None = attrs.field(
         default=UNSET, validator=_typed(str, Unset, optional=True)
     )
-    add: tuple[Member, ...] = attrs.field(default=(), converter=_to_tuple, validator=_check_members)
+    add: tuple[Member, ...] = attrs.field(
+        default=(), converter=_to_tuple, validator=_check_member_changes
+    )
     remove: tuple[Member, ...] = attrs.field(
-        default=(), converter=_to_tuple, validator=_check_members
+        default=(), converter=_to_tuple, validator=_check_member_changes
     )
     active: bool | None = attrs.field(default=None, validator=_typed(bool, optional=True))
     rank: int | None = attrs.field(default=None, validator=_typed(int, optional=True))

@@ -29,6 +29,7 @@ __all__ = [
     "BackendClass",
     "backend_class",
     "backend_names",
+    "backend_origin",
     "open_backend",
     "register_backend",
     "structure_config",
@@ -122,6 +123,15 @@ def backend_names() -> list[str]:
     return sorted({*_runtime, *_BUILTINS, *_plugin_targets()})
 
 
+def backend_origin(name: str) -> str:
+    """Where a name comes from: "runtime", "built-in" or "plugin" (an entry point)."""
+    if name in _runtime:
+        return "runtime"
+    if name in _BUILTINS:
+        return "built-in"
+    return "plugin"
+
+
 def _lookup(name: str) -> str | type[Any]:
     if name in _runtime:
         return _runtime[name]
@@ -203,7 +213,8 @@ def structure_config(config_class: type[Any], options: Mapping[str, Any], backen
     names = [a.name for a in attrs.fields(config_class)]
     for key in options:
         if key not in names:
-            close = difflib.get_close_matches(key, names, n=1)
+            # A config file may hold keys that are not strings (``1:`` in YAML).
+            close = difflib.get_close_matches(key, names, n=1) if isinstance(key, str) else []
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ConfigurationError(
                 f"{backend}: unknown option {key!r}; options are {', '.join(names)}.{hint}",
@@ -250,6 +261,10 @@ def open_backend(
     Options come as keywords, as one mapping (from a config file), or both; a key given both
     ways is an error.
     """
+    if options is not None and not isinstance(options, Mapping):
+        raise ConfigurationError(
+            f"options must be a mapping of option names to values, not {type(options).__name__}"
+        )
     merged = dict(options or {})
     for key in merged.keys() & kwoptions.keys():
         raise ConfigurationError(f"option {key!r} is given twice", option=key)

@@ -14,7 +14,7 @@ __all__ = ["BackendBase"]
 class BackendBase:
     """Mixin for backends: ``async with``, and validation of ids and input before any request."""
 
-    name: ClassVar[str]
+    name: str
     capabilities: Capabilities
     # What the vendor's ids look like; anything else is refused before it reaches a URL path.
     id_pattern: ClassVar[re.Pattern[str]] = re.compile(r"[0-9]{1,19}")

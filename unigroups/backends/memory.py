@@ -28,7 +28,7 @@ class MemoryConfig:
 
 
 class MemoryBackend(BackendBase):
-    name: ClassVar[str] = "memory"
+    name: str = "memory"
     config_class: ClassVar[type[MemoryConfig]] = MemoryConfig
     capabilities: Capabilities = Capabilities(
         member_kinds=frozenset(MemberKind),

@@ -290,7 +290,7 @@ class _Paging:
             raise _bad_param("per_page", limit=PAGE_LIMIT)
         return cls(*values)
 
-    def cut(self, items: Sequence[Json]) -> Json | None:
+    def cut(self, items: Sequence[Any]) -> Json | None:
         """``{"info": ...}`` plus the page under ``"items"``; None when the page is empty."""
         start = (self.page - 1) * self.per_page
         chunk = list(items[start : start + self.per_page])
@@ -427,11 +427,15 @@ class ZohoEmulator:
         lambda: {"name": "Patricia Boyle", "id": "5725767000000411001"}
     )
     time_zone: tzinfo = INDIA
+    # Off for long benchmark runs: nobody reads the log there, and it grows with every call.
+    record_requests: bool = True
     requests: list[RecordedRequest] = attrs.field(factory=list, init=False)
     stats: FaultStats = attrs.field(factory=FaultStats, init=False)
     tokens: TokenStore = attrs.field(init=False)
     token_refreshes: int = attrs.field(default=0, init=False)
     _groups: dict[str, ZohoGroup] = attrs.field(factory=dict, init=False)
+    # casefolded name -> id: the uniqueness check stays O(1) with 100k groups stored.
+    _names: dict[str, str] = attrs.field(factory=dict, init=False)
     _jobs: dict[str, _DeletionJob] = attrs.field(factory=dict, init=False)
     _ids: Iterator[int] = attrs.field(factory=lambda: itertools.count(FIRST_ID), init=False)
     _refreshed_at: collections.deque[float] = attrs.field(factory=collections.deque, init=False)
@@ -451,8 +455,8 @@ class ZohoEmulator:
         return MappingProxyType(self._groups)
 
     def group_named(self, name: str) -> ZohoGroup | None:
-        wanted = name.casefold()
-        return next((g for g in self._groups.values() if g.name.casefold() == wanted), None)
+        group_id = self._names.get(name.casefold())
+        return None if group_id is None else self._groups.get(group_id)
 
     def seed_group(
         self, name: str, description: str | None = None, sources: Iterable[Json] = ()
@@ -474,9 +478,10 @@ class ZohoEmulator:
     # --- the app --------------------------------------------------------------------------
 
     def make_app(self) -> web.Application:
+        recording = [recording_middleware(self.requests)] if self.record_requests else []
         app = web.Application(
             middlewares=[
-                recording_middleware(self.requests),
+                *recording,
                 fault_middleware(self.faults, self.stats, _fault_body, exempt=_is_token_request),
                 self._zoho_errors,
                 self._authorize,
@@ -570,24 +575,24 @@ class ZohoEmulator:
         include = {part.strip() for part in query.get("include", "").split(",") if part.strip()}
         if not include <= INCLUDES:
             raise _bad_param("include")
-        groups: Iterable[ZohoGroup] = self._groups.values()
+        groups: Sequence[ZohoGroup] = list(self._groups.values())
         if "name" in query:
-            wanted = query["name"].casefold()
-            groups = [group for group in groups if group.name.casefold() == wanted]
+            named = self.group_named(query["name"])
+            groups = [] if named is None else [named]
         if "filters" in query:
             try:
                 test = _name_predicate(json.loads(query["filters"]))
             except ValueError:
                 raise _bad_param("filters") from None
             groups = [group for group in groups if test(group.name)]
-        shown = [
-            group.to_json(sources="sources" in include, sources_count="sources_count" in include)
-            for group in groups
-        ]
-        page = paging.cut(shown)
+        page = paging.cut(groups)  # cut first: only the page's groups are turned into JSON
         if page is None:
             return _respond(204)
-        return _respond(200, {"user_groups": page["items"], "info": page["info"]})
+        shown = [
+            group.to_json(sources="sources" in include, sources_count="sources_count" in include)
+            for group in page["items"]
+        ]
+        return _respond(200, {"user_groups": shown, "info": page["info"]})
 
     async def _get(self, request: web.Request) -> web.Response:
         group = self._group_in_path(request)
@@ -709,11 +714,14 @@ class ZohoEmulator:
         )
         self._merge_sources(group, parsed.sources)
         self._groups[group.id] = group
+        self._names[group.name.casefold()] = group.id
         return group
 
     def _apply_update(self, group: ZohoGroup, parsed: _GroupInput, index: int) -> Json:
         self._check_name_free(parsed.name, index, keep=group.id)
+        self._names.pop(group.name.casefold(), None)
         group.name = parsed.name
+        self._names[group.name.casefold()] = group.id
         if parsed.has_description:
             group.description = parsed.description
         self._merge_sources(group, parsed.sources)
@@ -754,7 +762,9 @@ class ZohoEmulator:
             )
 
     def _remove(self, group_id: str) -> None:
-        self._groups.pop(group_id, None)
+        gone = self._groups.pop(group_id, None)
+        if gone is not None:
+            self._names.pop(gone.name.casefold(), None)
         for other in self._groups.values():
             other.members.pop(("groups", group_id), None)
 
@@ -800,8 +810,30 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = emulator_arg_parser(
         "python -m unigroups.testing.zoho_emulator", "Zoho CRM user-groups emulator"
     )
+    parser.add_argument(
+        "--max-groups-per-request",
+        type=int,
+        default=1,
+        help="groups one create/update call may carry (the v8 spec says %(default)s)",
+    )
+    parser.add_argument(
+        "--seed-groups",
+        type=int,
+        default=0,
+        metavar="N",
+        help="store N groups (named 'seeded group N') before serving, e.g. for listings",
+    )
     args = parser.parse_args(argv)
-    emulator = ZohoEmulator(faults=fault_policy_from_args(args), access_tokens=(args.token,))
+    if args.max_groups_per_request < 1 or args.seed_groups < 0:
+        parser.error("--max-groups-per-request must be >= 1 and --seed-groups >= 0")
+    emulator = ZohoEmulator(
+        faults=fault_policy_from_args(args),
+        access_tokens=(args.token,),
+        max_groups_per_request=args.max_groups_per_request,
+        record_requests=False,  # nobody can read the log of a standalone process
+    )
+    for n in range(args.seed_groups):
+        emulator.seed_group(f"seeded group {n:07d}")
     run_forever(emulator.make_app(), args.port, args.host)
 
 

@@ -28,7 +28,7 @@ class SuperOfficeBackend(BackendBase):
     delete() marks a group deleted (it reads back with ``active`` False).
     """
 
-    name: ClassVar[str] = "superoffice"
+    name: str = "superoffice"
     config_class: ClassVar[type[SuperOfficeConfig]] = SuperOfficeConfig
     capabilities: Capabilities = Capabilities(
         member_kinds=frozenset(),

@@ -149,6 +149,12 @@ def group_from_carrier(data: Any) -> Group:
         raise TransportError(
             f"SuperOffice sent a user group with id {carrier.id}", backend="superoffice", raw=data
         )
+    if not -INT32_MAX - 1 <= carrier.rank <= INT32_MAX:  # else an update could not send it back
+        raise TransportError(
+            f"SuperOffice sent a user group with rank {carrier.rank}",
+            backend="superoffice",
+            raw=data,
+        )
     try:
         return Group(
             name=carrier.value,

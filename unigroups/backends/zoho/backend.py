@@ -30,7 +30,7 @@ def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
 class ZohoBackend(BackendBase):
     """Zoho CRM user groups. Open with ``open_backend("zoho", ...)`` (see ZohoConfig)."""
 
-    name: ClassVar[str] = "zoho"
+    name: str = "zoho"
     config_class: ClassVar[type[ZohoConfig]] = ZohoConfig
     capabilities: Capabilities = Capabilities(
         member_kinds=frozenset(MemberKind),

@@ -25,6 +25,7 @@ from ...errors import (
     RateLimitedError,
     ServerError,
     TransportError,
+    ValidationError,
     build_error,
 )
 from ...http import VendorError
@@ -192,7 +193,12 @@ def member_from_source(source: ZohoSource) -> Member:
     if kind is None:
         raise TransportError(f"Zoho sent a member of unknown type {source.type!r}", backend="zoho")
     flag = bool(source.subordinates or source.sub_territories) and kind in _HIERARCHICAL
-    return Member(kind, source.source.id, name=source.source.name, include_subordinates=flag)
+    try:
+        return Member(kind, source.source.id, name=source.source.name, include_subordinates=flag)
+    except ValidationError as exc:  # the vendor's data broke a model rule (a blank id, say)
+        raise TransportError(
+            f"Zoho sent a member unigroups cannot represent: {exc}", backend="zoho"
+        ) from None
 
 
 def members_from_answer(data: Any) -> list[Member]:

@@ -32,7 +32,7 @@ class ExampleConfig:
 
 
 class ExampleBackend:
-    name: ClassVar[str] = "example"
+    name: str = "example"
     config_class: ClassVar[type[ExampleConfig]] = ExampleConfig
     capabilities: ClassVar[Capabilities] = Capabilities(
         member_kinds=frozenset({"user", "group"}),

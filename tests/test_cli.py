@@ -1,0 +1,190 @@
+"""The command, driven as a user would: in a subprocess, against emulators it started itself."""
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PYTHON = [sys.executable, "-m", "unigroups"]
+
+
+def run(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*PYTHON, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture
+def emulated() -> Iterator[dict[str, str]]:
+    """`unigroups emulate zoho` and `unigroups emulate superoffice`, each in its own process."""
+    procs = {}
+    urls = {}
+    try:
+        for vendor in ("zoho", "superoffice"):
+            proc = subprocess.Popen(
+                [*PYTHON, "emulate", vendor, "--port", "0"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            procs[vendor] = proc
+            assert proc.stdout is not None
+            urls[vendor] = proc.stdout.readline().strip()
+            assert urls[vendor].startswith("http://127.0.0.1:"), proc.stderr
+        yield urls
+    finally:
+        for proc in procs.values():
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def test_the_demo_exits_0_and_prints_its_summary() -> None:
+    result = run("demo", "--groups", "40", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout[result.stdout.index("{") :])
+    assert summary["groups_mirrored"] == summary["groups_in_zoho"] == 41
+    assert summary["failed"] == 0
+    assert summary["deborah_gill_removed_from_test_group"] is True
+    assert summary["test_group_members"] == 3
+    assert {
+        "requests",
+        "retries",
+        "rate_limited_429",
+        "elapsed_seconds",
+        "groups_per_second",
+    } <= set(summary)
+
+
+def test_backends_lists_builtins_with_capabilities() -> None:
+    result = run("backends", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["zoho"]["member_kinds"] == "group, role, territory, user"
+    assert rows["superoffice"]["delete"] == "soft"
+    assert rows["memory"]["origin"] == "built-in"
+
+
+def test_apply_then_list_on_an_emulator(emulated: dict[str, str], tmp_path: Path) -> None:
+    desired = tmp_path / "groups.toml"
+    desired.write_text(
+        '[[groups]]\nname = "Sales"\ndescription = "EMEA"\n'
+        'members = [{kind = "user", id = "3652397000000186017"}]\n'
+        '[[groups]]\nname = "Support"\n'
+    )
+    target = [
+        "--backend",
+        "zoho",
+        "--option",
+        f"api_domain={emulated['zoho']}",
+        "--option",
+        "access_token=test-token",
+    ]
+    dry = run("apply", *target, str(desired), "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    assert [op["name"] for op in json.loads(dry.stdout)["operations"]] == ["Sales", "Support"]
+    unconfirmed = run("apply", *target, str(desired))
+    assert unconfirmed.returncode == 3 and "--yes" in unconfirmed.stderr
+    applied = run("apply", *target, str(desired), "--yes", "--json")
+    assert applied.returncode == 0, applied.stderr
+    assert '"done": 2' in applied.stdout
+    listed = run("list", *target, "--json")
+    groups = json.loads(listed.stdout)
+    assert sorted(g["name"] for g in groups) == ["Sales", "Support"]
+    sales = next(g for g in groups if g["name"] == "Sales")
+    shown = json.loads(run("get", *target, sales["id"], "--json").stdout)
+    assert shown["members"][0]["id"] == "3652397000000186017"
+
+
+def test_mirror_between_configured_targets(emulated: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "unigroups.toml").write_text(
+        f'[targets.crm]\nbackend = "zoho"\napi_domain = "{emulated["zoho"]}"\n'
+        'access_token = "${ZOHO_TOKEN}"\n'
+        f'[targets.office]\nbackend = "superoffice"\nbase_url = "{emulated["superoffice"]}"\n'
+        'username = "test-user"\npassword = "${SO_PASSWORD}"\n'
+    )
+    env = {"ZOHO_TOKEN": "test-token", "SO_PASSWORD": "test-password"}
+    created = run(
+        "create", "crm", "Finance", "--member", "user:42", "--json", cwd=tmp_path, env=env
+    )
+    assert created.returncode == 0, created.stderr
+    mirrored = run("mirror", "crm", "office", "--yes", "--json", cwd=tmp_path, env=env)
+    assert mirrored.returncode == 0, mirrored.stderr
+    plan_json, report_json = mirrored.stdout.split("\n}\n", 1)
+    plan = json.loads(plan_json + "\n}")
+    assert plan["skipped"] == [
+        {
+            "group": "Finance",
+            "reason": "the target keeps no members on groups",
+            "member": {"kind": "user", "id": "42"},
+        }
+    ]
+    assert json.loads(report_json)["done"] == 1
+    listed = json.loads(run("list", "office", "--json", cwd=tmp_path, env=env).stdout)
+    assert [g["name"] for g in listed] == ["Finance"]
+    missing_env = run("list", "office", cwd=tmp_path)
+    assert missing_env.returncode == 2
+    assert missing_env.stderr.count("\n") == 1 and "SO_PASSWORD" in missing_env.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["list", "--backend", "zoho", "--option", "acess_token=x"], "Did you mean 'access_token'"),
+        (
+            ["list", "--backend", "zoho", "--option", "dc=mars", "--option", "access_token=x"],
+            "dc must be one of",
+        ),
+        (["list", "--backend", "nosuch"], "no backend named 'nosuch'"),
+        (["list", "nowhere"], "no target named 'nowhere'"),
+        (["list", "--config", "missing.toml", "x"], "does not exist"),
+        (["list", "--bogus-flag"], "unrecognized arguments"),
+        (["create", "--backend", "memory", "  "], "name: must not be empty"),
+        (["create", "--backend", "memory", "g", "--member", "team:1"], "is not a member kind"),
+    ],
+)
+def test_bad_usage_is_one_line_and_exit_2(args: list[str], text: str, tmp_path: Path) -> None:
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("unigroups: error: ")
+    assert text in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_bad_config_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "unigroups.toml").write_text("[targets.x\nbackend=")
+    result = run("list", "x", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "not valid TOML" in result.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    result = run("list", "--backend", "nosuch", "--debug", cwd=tmp_path)
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_a_vendor_refusal_is_exit_1(emulated: dict[str, str]) -> None:
+    target = [
+        "--backend",
+        "zoho",
+        "--option",
+        f"api_domain={emulated['zoho']}",
+        "--option",
+        "access_token=wrong",
+    ]
+    result = run("list", *target)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "INVALID_TOKEN" in result.stderr
+    assert "wrong" not in result.stderr

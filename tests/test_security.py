@@ -1,0 +1,104 @@
+"""Security properties that hold for every built-in vendor backend."""
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aioresponses import aioresponses
+
+from unigroups import ConfigurationError, GroupChanges, ValidationError, open_backend
+
+VENDORS: dict[str, dict[str, Any]] = {
+    "zoho": {"api_domain": "https://www.zohoapis.eu", "access_token": "tok-zoho-1"},
+    "superoffice": {
+        "base_url": "https://crm.example.com/api/v1",
+        "username": "u",
+        "password": "pw-so-1",
+    },
+}
+URL_OPTION = {"zoho": "api_domain", "superoffice": "base_url"}
+
+PATH_CHANGING_IDS = [
+    "../1",
+    "1/../2",
+    "%2F1",
+    "1%2F2",
+    "1 2",
+    " 1",
+    "1\n",
+    "1\r\n2",
+    "1?x=2",
+    "1#2",
+    "",
+]
+
+
+@pytest.fixture
+def mocked() -> AsyncIterator[aioresponses]:
+    with aioresponses() as m:
+        yield m
+
+
+@pytest.mark.parametrize("vendor", sorted(VENDORS))
+@pytest.mark.parametrize("bad", PATH_CHANGING_IDS)
+async def test_ids_that_could_change_the_path_are_refused_before_sending(
+    mocked: aioresponses, vendor: str, bad: str
+) -> None:
+    async with open_backend(vendor, VENDORS[vendor]) as backend:
+        for call in (
+            backend.get(bad),
+            backend.delete(bad),
+            backend.update(bad, GroupChanges(description="x")),
+        ):
+            with pytest.raises(ValidationError):
+                await call
+    assert mocked.requests == {}
+
+
+@pytest.mark.parametrize("vendor", sorted(VENDORS))
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://crm.example.com/api",
+        "http://10.0.0.5/api",
+        "ftp://crm.example.com",
+        "crm.example.com",
+    ],
+)
+def test_https_is_required_except_for_loopback(vendor: str, url: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        open_backend(vendor, {**VENDORS[vendor], URL_OPTION[vendor]: url})
+    assert info.value.option == URL_OPTION[vendor]
+
+
+@pytest.mark.parametrize("vendor", sorted(VENDORS))
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8080/api", "http://localhost:9/api", "http://[::1]:8/api"]
+)
+def test_plain_http_is_allowed_for_loopback_emulators(vendor: str, url: str) -> None:
+    open_backend(vendor, {**VENDORS[vendor], URL_OPTION[vendor]: url})
+
+
+@pytest.mark.parametrize("vendor", sorted(VENDORS))
+async def test_tls_verification_cannot_be_switched_off_through_a_session(vendor: str) -> None:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as session:
+        with pytest.raises(ConfigurationError, match="TLS"):
+            open_backend(vendor, {**VENDORS[vendor], "session": session})
+
+
+@pytest.mark.parametrize("vendor", sorted(VENDORS))
+@pytest.mark.parametrize("option", ["verify", "ssl", "verify_ssl", "insecure"])
+def test_there_is_no_option_to_turn_verification_off(vendor: str, option: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        open_backend(vendor, {**VENDORS[vendor], option: False})
+    assert info.value.option == option
+
+
+@pytest.mark.parametrize("vendor", sorted(VENDORS))
+def test_secrets_stay_out_of_reprs(vendor: str) -> None:
+    backend: Any = open_backend(vendor, VENDORS[vendor])
+    shown = repr(backend) + repr(backend.config) + repr(backend.transport)
+    shown += repr(backend.transport.auth)
+    for secret in ("tok-zoho-1", "pw-so-1"):
+        assert secret not in shown

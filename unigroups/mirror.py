@@ -1,0 +1,254 @@
+"""Mirror groups from one backend to another: plan the changes, show them, apply them.
+
+Groups are matched by name. Member ids are translated through a caller-given map; a member the
+target cannot hold, or one without a mapping, is listed as skipped with its reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeAlias
+
+import attrs
+
+from .batch import BatchReport, Create, Delete, Operation, ProgressCallback, Update, run_batch
+from .errors import UnigroupsError
+from .models import UNSET, Group, GroupChanges, Member
+from .protocol import GroupBackend
+
+__all__ = ["Plan", "Skipped", "apply", "plan"]
+
+MemberMap: TypeAlias = Mapping[str, str] | Callable[[Member], str | None]
+
+
+@attrs.frozen
+class Skipped:
+    """Something of the source that the plan leaves out, and why."""
+
+    group: str
+    reason: str
+    member: Member | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"group": self.group, "reason": self.reason}
+        if self.member is not None:
+            data["member"] = {"kind": self.member.kind.value, "id": self.member.id}
+        return data
+
+
+@attrs.frozen
+class Plan:
+    """What :func:`apply` would do to the target; prints as a table, serialises to JSON."""
+
+    source: str
+    target: str
+    operations: tuple[Operation, ...]
+    skipped: tuple[Skipped, ...] = ()
+    unchanged: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.operations)
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        """(action, group, details) for each operation, then each skipped item."""
+        rows = [_row(op) for op in self.operations]
+        for item in self.skipped:
+            what = f"{item.member.kind.value} {item.member.id}: " if item.member else ""
+            rows.append(("skip", item.group, what + item.reason))
+        return rows
+
+    def __str__(self) -> str:
+        rows = [("ACTION", "GROUP", "DETAILS"), *self.rows()]
+        width = [max(len(r[i]) for r in rows) for i in range(2)]
+        lines = [f"{a:<{width[0]}}  {g:<{width[1]}}  {d}".rstrip() for a, g, d in rows]
+        lines.append(
+            f"{self.source} -> {self.target}: {len(self.operations)} changes, "
+            f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped"
+        )
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "target": self.target,
+            "operations": [_op_json(op) for op in self.operations],
+            "skipped": [s.to_json() for s in self.skipped],
+            "unchanged": list(self.unchanged),
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2, ensure_ascii=False)
+
+
+def _members_json(members: Iterable[Member]) -> list[dict[str, Any]]:
+    return [
+        {"kind": m.kind.value, "id": m.id, "include_subordinates": m.include_subordinates}
+        for m in members
+    ]
+
+
+def _op_json(op: Operation) -> dict[str, Any]:
+    if isinstance(op, Create):
+        group = op.group
+        return {
+            "action": "create",
+            "name": group.name,
+            "description": group.description,
+            "members": _members_json(group.members or ()),
+        }
+    if isinstance(op, Update):
+        changes = op.changes
+        data: dict[str, Any] = {"action": "update", "group_id": op.group_id}
+        if changes.name is not None:
+            data["name"] = changes.name
+        if changes.description is not UNSET:
+            data["description"] = changes.description
+        if changes.add:
+            data["add"] = _members_json(changes.add)
+        if changes.remove:
+            data["remove"] = _members_json(changes.remove)
+        if changes.active is not None:
+            data["active"] = changes.active
+        return data
+    return {"action": "delete", "group_id": op.group_id}
+
+
+def _row(op: Operation) -> tuple[str, str, str]:
+    if isinstance(op, Create):
+        count = len(op.group.members or ())
+        return ("create", op.group.name, f"{count} members" if count else "")
+    if isinstance(op, Update):
+        parts = []
+        if op.changes.description is not UNSET:
+            parts.append("description")
+        if op.changes.add:
+            parts.append(f"+{len(op.changes.add)} members")
+        if op.changes.remove:
+            parts.append(f"-{len(op.changes.remove)} members")
+        if op.changes.active:
+            parts.append("restore")
+        return ("update", op.key.split(":")[1], ", ".join(parts))
+    return ("delete", op.group_id, "")
+
+
+def _translate(member: Member, member_map: MemberMap | None) -> str | None:
+    if member_map is None:
+        return member.id
+    if callable(member_map):
+        return member_map(member)
+    return member_map.get(f"{member.kind.value}:{member.id}", member_map.get(member.id))
+
+
+def _members_for(
+    group: Group, target: GroupBackend, member_map: MemberMap | None, skipped: list[Skipped]
+) -> tuple[Member, ...]:
+    caps = target.capabilities
+    members: list[Member] = []
+    for member in group.members or ():
+        if member.kind not in caps.member_kinds:
+            reason = (
+                "the target keeps no members on groups"
+                if not caps.member_kinds
+                else f"the target cannot hold a {member.kind.value}"
+            )
+            skipped.append(Skipped(group.name, reason, member))
+            continue
+        new_id = _translate(member, member_map)
+        if new_id is None:
+            skipped.append(Skipped(group.name, "no mapping for this member", member))
+            continue
+        flag = member.include_subordinates and caps.subordinates
+        if member.include_subordinates and not caps.subordinates:
+            skipped.append(
+                Skipped(group.name, "the target cannot include subordinates; added without", member)
+            )
+        members.append(attrs.evolve(member, id=new_id, include_subordinates=flag))
+    return tuple(members)
+
+
+async def _with_members(backend: GroupBackend, groups: list[Group]) -> list[Group]:
+    """``groups`` with members loaded, a few requests at a time."""
+    if not backend.capabilities.members:
+        return groups
+    limit = asyncio.Semaphore(8)
+
+    async def load(group: Group) -> Group:
+        if group.id is None:
+            return group
+        async with limit:
+            return await backend.get(group.id)
+
+    return list(await asyncio.gather(*(load(g) for g in groups)))
+
+
+async def plan(
+    source: GroupBackend,
+    target: GroupBackend,
+    *,
+    member_map: MemberMap | None = None,
+    delete_missing: bool = False,
+) -> Plan:
+    """The changes that make ``target`` hold ``source``'s groups, matched by name.
+
+    ``member_map`` maps a source member to its target id: a mapping keyed by ``"kind:id"``
+    or by id, or a callable returning None for "no mapping". Without one, ids are kept.
+    """
+    skipped: list[Skipped] = []
+    operations: list[Operation] = []
+    unchanged: list[str] = []
+    existing = {g.name: g async for g in target.groups(include_inactive=True)}
+    listed = [g async for g in source.groups()]
+    seen = {g.name for g in listed}
+    for group in await _with_members(source, listed):
+        wanted = Group(
+            name=group.name,
+            description=group.description,
+            members=_members_for(group, target, member_map, skipped),
+            rank=group.rank if target.capabilities.rank else None,
+        )
+        try:
+            target.capabilities.check_group(wanted)
+        except UnigroupsError as exc:
+            skipped.append(Skipped(group.name, f"the target refuses it: {exc}"))
+            continue
+        current = existing.get(group.name)
+        if current is None:
+            operations.append(Create(attrs.evolve(wanted, members=wanted.members or None)))
+            continue
+        if target.capabilities.members and current.id:
+            current = await target.get(current.id)
+        else:
+            current = attrs.evolve(current, members=wanted.members)
+        changes = GroupChanges.between(current, wanted)  # a deactivated group is restored too
+        if changes and current.id:
+            operations.append(Update(current.id, changes))
+        else:
+            unchanged.append(group.name)
+    if delete_missing:
+        for name, group in existing.items():
+            if name not in seen and group.active and group.id:
+                operations.append(Delete(group.id))
+    return Plan(
+        source=source.name,
+        target=target.name,
+        operations=tuple(operations),
+        skipped=tuple(skipped),
+        unchanged=tuple(unchanged),
+    )
+
+
+async def apply(
+    plan: Plan,
+    target: GroupBackend,
+    *,
+    concurrency: int | None = None,
+    journal: str | os.PathLike[str] | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> BatchReport:
+    """Run the plan's operations on ``target`` through the batch engine."""
+    return await run_batch(
+        target, plan.operations, concurrency=concurrency, journal=journal, on_progress=on_progress
+    )
