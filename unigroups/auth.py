@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .errors import AuthenticationError, BackendError
+from .errors import (
+    AuthenticationError,
+    BackendError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+)
 
 if TYPE_CHECKING:
     from .http import Transport
@@ -174,6 +180,8 @@ async def refresh_token_grant(
     }
     try:
         reply = await transport.request("POST", url=url, form=form, authenticate=False)
+    except (TransportError, ServerError, RateLimitedError):
+        raise  # a passing fault, not a refusal: the caller may try again
     except BackendError as exc:
         code = exc.code or (exc.raw.get("error") if isinstance(exc.raw, dict) else None)
         raise AuthenticationError(

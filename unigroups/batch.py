@@ -285,26 +285,9 @@ class BatchRun:
                 job.journal.close()
 
 
-def iter_batch(
-    backend: GroupBackend,
-    operations: Iterable[Operation],
-    *,
-    concurrency: int | None = None,
-    journal: str | os.PathLike[str] | Journal | None = None,
-    adaptive: bool = True,
-    max_attempts: int = 10,
-    seed: int | None = None,
-) -> BatchRun:
-    """The async-iterator form: ``async for outcome in iter_batch(backend, ops): ...``."""
-    return BatchRun(
-        backend,
-        operations,
-        concurrency=concurrency,
-        journal=journal,
-        adaptive=adaptive,
-        max_attempts=max_attempts,
-        seed=seed,
-    )
+#: The async-iterator form: ``async for outcome in iter_batch(backend, operations): ...``
+#: (the same arguments as run_batch, less on_progress; ``run.progress()`` reads the state).
+iter_batch = BatchRun
 
 
 async def run_batch(

@@ -34,6 +34,7 @@ __all__ = [
     "ErrorParser",
     "Reply",
     "Transport",
+    "TransportOptions",
     "TransportPolicy",
     "VendorError",
     "path_segment",
@@ -88,6 +89,21 @@ class TransportPolicy:
     def backoff(self, attempt: int, rng: random.Random) -> float:
         """Exponential backoff with full jitter for retry number ``attempt`` (from 1)."""
         return rng.uniform(0, min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1)))
+
+
+@attrs.frozen
+class TransportOptions:
+    """The options every backend built on this transport takes (a base for config classes)."""
+
+    session: aiohttp.ClientSession | None = attrs.field(default=None, repr=False)
+    max_concurrency: int = attrs.field(default=10, validator=_positive)  # calls in flight
+    timeout: float = attrs.field(default=30.0, validator=_positive)  # seconds per attempt
+    retry: int = attrs.field(default=5, validator=_not_negative)  # attempts after the first
+
+    def policy(self) -> TransportPolicy:
+        return TransportPolicy(
+            timeout=self.timeout, max_concurrency=self.max_concurrency, retries=self.retry
+        )
 
 
 @attrs.frozen
@@ -215,6 +231,26 @@ class Transport:
             _refuse_unverified_tls(session, self.base_url)
         # Counters for jobs and benchmarks: what the network did.
         self.stats: dict[str, int] = {"requests": 0, "retries": 0, "rate_limited": 0}
+
+    @classmethod
+    def from_options(
+        cls,
+        options: TransportOptions,
+        *,
+        backend: str,
+        base_url: str,
+        parse_error: ErrorParser,
+        secrets: Callable[[], Iterable[str]],
+    ) -> Transport:
+        """The transport a backend's config asks for (its auth is set by the backend)."""
+        return cls(
+            backend=backend,
+            base_url=base_url,
+            parse_error=parse_error,
+            policy=options.policy(),
+            session=options.session,
+            secrets=secrets,
+        )
 
     def __repr__(self) -> str:
         return f"Transport(backend={self.backend!r}, base_url={self.base_url!r})"

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Final
 import attrs
 
 from ...errors import UnsupportedOperationError, ValidationError
-from ...http import Reply, Transport, TransportPolicy, path_segment
+from ...http import Reply, Transport, path_segment
 from ...models import Capabilities, Group, GroupChanges, Member
 from ..base import BackendBase
 from . import wire
@@ -43,16 +43,11 @@ class SuperOfficeBackend(BackendBase):
     def __init__(self, config: SuperOfficeConfig) -> None:
         self.config = config
         self.locale = config.locale
-        self.transport = Transport(
+        self.transport = Transport.from_options(
+            config,
             backend=self.name,
             base_url=config.api_base,
             parse_error=wire.parse_error,
-            policy=TransportPolicy(
-                timeout=config.timeout,
-                max_concurrency=config.max_concurrency,
-                retries=config.retry,
-            ),
-            session=config.session,
             secrets=config.secrets,
         )
         self.transport.auth = superoffice_auth(config, self.transport)

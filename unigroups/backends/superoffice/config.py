@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-import aiohttp
 import attrs
 
 from ...errors import ConfigurationError
-from ...options import one_of, positive, secure_url
+from ...http import TransportOptions
+from ...options import one_of, secure_url
 
 __all__ = ["ENVIRONMENTS", "Locale", "SuperOfficeConfig"]
 
@@ -73,7 +73,7 @@ class Locale:
 
 
 @attrs.frozen
-class SuperOfficeConfig:
+class SuperOfficeConfig(TransportOptions):
     """Options of ``open_backend("superoffice", ...)``. Secrets are kept out of the repr."""
 
     base_url: str | None = attrs.field(default=None, validator=secure_url)
@@ -91,10 +91,6 @@ class SuperOfficeConfig:
     language: str | None = None
     culture: str | None = None
     timezone: str | None = None
-    session: aiohttp.ClientSession | None = attrs.field(default=None, repr=False)
-    max_concurrency: int = attrs.field(default=10, validator=positive)
-    timeout: float = attrs.field(default=30.0, validator=positive)
-    retry: int = 5
 
     def __attrs_post_init__(self) -> None:
         self.locale  # noqa: B018 - validates language, culture and time zone now
@@ -134,8 +130,6 @@ class SuperOfficeConfig:
                 raise ConfigurationError(
                     "with base_url, a refresh_token needs token_url", option="token_url"
                 )
-        if self.retry < 0:
-            raise ConfigurationError("retry must not be negative", option="retry")
 
     @property
     def locale(self) -> Locale:

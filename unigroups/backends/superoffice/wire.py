@@ -13,6 +13,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from ...errors import DuplicateGroupError, TransportError, ValidationError
 from ...http import VendorError
 from ...models import Group
+from ..decoding import strict, structure_answer
 
 __all__ = [
     "INT32_MAX",
@@ -77,20 +78,10 @@ def _renamed(
     )
 
 
-def _strict(kind: type[Any]) -> Any:
-    def structure(value: Any, _type: Any) -> Any:
-        # int and bool must not pass for each other, nor a string for a number.
-        if type(value) is not kind:
-            raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}")
-        return value
-
-    return structure
-
-
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter()
     for kind in (str, int, bool):
-        converter.register_structure_hook(kind, _strict(kind))
+        converter.register_structure_hook(kind, strict(kind))
     _renamed(FieldRight, converter)
     _renamed(FieldProperty, converter)
     _renamed(UserGroupCarrier, converter, answers_only=("table_right", "field_properties"))
@@ -103,19 +94,7 @@ T = TypeVar("T")
 
 
 def structure(data: Any, cls: type[T], what: str) -> T:
-    try:
-        return converter.structure(data, cls)
-    except Exception as exc:
-        problem = (
-            "; ".join(cattrs.transform_error(exc)[:3])
-            if isinstance(exc, cattrs.BaseValidationError)
-            else f"{type(exc).__name__}: {exc}"
-        )
-        raise TransportError(
-            f"SuperOffice's answer for {what} is not a UserGroup carrier: {problem}",
-            backend="superoffice",
-            raw=data,
-        ) from None
+    return structure_answer(converter, data, cls, backend="superoffice", what=what)
 
 
 # -- models to SuperOffice ---------------------------------------------------------------

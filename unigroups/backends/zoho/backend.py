@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Final
 import attrs
 
 from ...errors import BackendError, TransportError, UnsupportedOperationError
-from ...http import Reply, Transport, TransportPolicy, path_segment
+from ...http import Reply, Transport, path_segment
 from ...models import UNSET, Capabilities, Group, GroupChanges, Member, MemberKind, Unset
 from ..base import BackendBase
 from . import wire
@@ -46,16 +46,11 @@ class ZohoBackend(BackendBase):
         self.config = config
         if config.max_batch != 1:  # an instance attribute: the class default stays the spec's
             self.capabilities = attrs.evolve(self.capabilities, max_batch=config.max_batch)
-        self.transport = Transport(
+        self.transport = Transport.from_options(
+            config,
             backend=self.name,
             base_url=f"{config.api_base}/crm/{config.version}",
             parse_error=wire.parse_error,
-            policy=TransportPolicy(
-                timeout=config.timeout,
-                max_concurrency=config.max_concurrency,
-                retries=config.retry,
-            ),
-            session=config.session,
             secrets=config.secrets,
         )
         self.transport.auth = zoho_auth(config, self.transport)

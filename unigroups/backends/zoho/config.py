@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-import aiohttp
 import attrs
 
 from ...errors import ConfigurationError
+from ...http import TransportOptions
 from ...options import one_of, positive, secure_url
 
 __all__ = ["DATA_CENTRES", "ZohoConfig"]
@@ -33,7 +33,7 @@ def _batch_size(_inst: object, attribute: attrs.Attribute[int], value: int) -> N
 
 
 @attrs.frozen
-class ZohoConfig:
+class ZohoConfig(TransportOptions):
     """Options of ``open_backend("zoho", ...)``. Secrets are kept out of the repr."""
 
     dc: str | None = attrs.field(default=None, validator=one_of(*DATA_CENTRES))
@@ -45,10 +45,6 @@ class ZohoConfig:
     client_id: str | None = attrs.field(default=None, repr=False)
     client_secret: str | None = attrs.field(default=None, repr=False)
     token_provider: Callable[[], Awaitable[str]] | None = attrs.field(default=None, repr=False)
-    session: aiohttp.ClientSession | None = attrs.field(default=None, repr=False)
-    max_concurrency: int = attrs.field(default=10, validator=positive)
-    timeout: float = attrs.field(default=30.0, validator=positive)
-    retry: int = attrs.field(default=5)  # attempts after the first, for what may be retried
     # Several groups per create call: the v8 spec promises one; an org may accept more.
     max_batch: int = attrs.field(default=1, validator=_batch_size)
     delete_job_timeout: float = attrs.field(default=60.0, validator=positive)
@@ -85,8 +81,6 @@ class ZohoConfig:
             )
         if self.dc is not None and self.api_domain is not None:
             raise ConfigurationError("give dc or api_domain, not both", option="api_domain")
-        if self.retry < 0:
-            raise ConfigurationError("retry must not be negative", option="retry")
 
     @property
     def api_base(self) -> str:

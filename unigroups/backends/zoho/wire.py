@@ -30,6 +30,7 @@ from ...errors import (
 )
 from ...http import VendorError
 from ...models import UNSET, Group, Member, MemberKind, Unset
+from ..decoding import strict, structure_answer
 
 __all__ = [
     "ZohoAnswerEntry",
@@ -96,7 +97,7 @@ def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(omit_if_default=True)
     converter.register_structure_hook(datetime, lambda v, _: datetime.fromisoformat(v))
     converter.register_unstructure_hook(datetime, datetime.isoformat)
-    converter.register_structure_hook(str, _strict_str)
+    converter.register_structure_hook(str, strict(str))
     converter.register_unstructure_hook(
         ZohoSource,
         make_dict_unstructure_fn(
@@ -110,34 +111,13 @@ def _make_converter() -> cattrs.Converter:
     return converter
 
 
-def _strict_str(value: Any, _type: Any) -> str:
-    # Ids must stay strings: a number here would already have lost digits in some JSON parser.
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {type(value).__name__}")
-    return value
-
-
 converter: Final = _make_converter()
 
 T = TypeVar("T")
 
 
 def structure(data: Any, cls: type[T], what: str) -> T:
-    """Vendor JSON to a wire class; an unexpected shape is a TransportError, never a crash."""
-    try:
-        return converter.structure(data, cls)
-    except Exception as exc:  # cattrs wraps what it finds in several exception types
-        raise TransportError(
-            f"Zoho's answer for {what} is not in the documented shape: {_first_problem(exc)}",
-            backend="zoho",
-            raw=data,
-        ) from None
-
-
-def _first_problem(exc: BaseException) -> str:
-    if isinstance(exc, cattrs.BaseValidationError):
-        return "; ".join(cattrs.transform_error(exc)[:3])
-    return f"{type(exc).__name__}: {exc}"
+    return structure_answer(converter, data, cls, backend="zoho", what=what)
 
 
 # -- models to Zoho -----------------------------------------------------------------------
