@@ -80,6 +80,7 @@ async def test_a_plan_prints_as_a_table_and_serialises_to_json() -> None:
     text = str(result)
     assert text.splitlines()[0].split() == ["ACTION", "GROUP", "DETAILS"]
     assert any(line.split()[:2] == ["create", "new"] for line in text.splitlines())
+    assert any(line.split()[:2] == ["update", "changed"] for line in text.splitlines())
     assert "skip" in text and "no mapping" in text
     assert text.splitlines()[-1] == "memory -> memory: 3 changes, 1 unchanged, 2 skipped"
     data = json.loads(result.dumps())

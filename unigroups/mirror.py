@@ -48,13 +48,14 @@ class Plan:
     operations: tuple[Operation, ...]
     skipped: tuple[Skipped, ...] = ()
     unchanged: tuple[str, ...] = ()
+    names: Mapping[str, str] = attrs.field(factory=dict, eq=False)  # update/delete key -> name
 
     def __bool__(self) -> bool:
         return bool(self.operations)
 
     def rows(self) -> list[tuple[str, str, str]]:
         """(action, group, details) for each operation, then each skipped item."""
-        rows = [_row(op) for op in self.operations]
+        rows = [_row(op, self.names.get(op.key)) for op in self.operations]
         for item in self.skipped:
             what = f"{item.member.kind.value} {item.member.id}: " if item.member else ""
             rows.append(("skip", item.group, what + item.reason))
@@ -74,7 +75,7 @@ class Plan:
         return {
             "source": self.source,
             "target": self.target,
-            "operations": [_op_json(op) for op in self.operations],
+            "operations": [_op_json(op, self.names.get(op.key)) for op in self.operations],
             "skipped": [s.to_json() for s in self.skipped],
             "unchanged": list(self.unchanged),
         }
@@ -90,7 +91,7 @@ def _members_json(members: Iterable[Member]) -> list[dict[str, Any]]:
     ]
 
 
-def _op_json(op: Operation) -> dict[str, Any]:
+def _op_json(op: Operation, name: str | None) -> dict[str, Any]:
     if isinstance(op, Create):
         group = op.group
         return {
@@ -101,7 +102,7 @@ def _op_json(op: Operation) -> dict[str, Any]:
         }
     if isinstance(op, Update):
         changes = op.changes
-        data: dict[str, Any] = {"action": "update", "group_id": op.group_id}
+        data: dict[str, Any] = {"action": "update", "group_id": op.group_id, "group": name}
         if changes.name is not None:
             data["name"] = changes.name
         if changes.description is not UNSET:
@@ -112,11 +113,13 @@ def _op_json(op: Operation) -> dict[str, Any]:
             data["remove"] = _members_json(changes.remove)
         if changes.active is not None:
             data["active"] = changes.active
+        if changes.rank is not None:
+            data["rank"] = changes.rank
         return data
-    return {"action": "delete", "group_id": op.group_id}
+    return {"action": "delete", "group_id": op.group_id, "group": name}
 
 
-def _row(op: Operation) -> tuple[str, str, str]:
+def _row(op: Operation, name: str | None) -> tuple[str, str, str]:
     if isinstance(op, Create):
         count = len(op.group.members or ())
         return ("create", op.group.name, f"{count} members" if count else "")
@@ -130,8 +133,10 @@ def _row(op: Operation) -> tuple[str, str, str]:
             parts.append(f"-{len(op.changes.remove)} members")
         if op.changes.active:
             parts.append("restore")
-        return ("update", op.key.split(":")[1], ", ".join(parts))
-    return ("delete", op.group_id, "")
+        if op.changes.rank is not None:
+            parts.append(f"rank {op.changes.rank}")
+        return ("update", name or op.group_id, ", ".join(parts))
+    return ("delete", name or op.group_id, "")
 
 
 def _translate(member: Member, member_map: MemberMap | None) -> str | None:
@@ -199,6 +204,7 @@ async def plan(
     skipped: list[Skipped] = []
     operations: list[Operation] = []
     unchanged: list[str] = []
+    names: dict[str, str] = {}
     existing = {g.name: g async for g in target.groups(include_inactive=True)}
     listed = [g async for g in source.groups()]
     seen = {g.name for g in listed}
@@ -225,18 +231,21 @@ async def plan(
         changes = GroupChanges.between(current, wanted)  # a deactivated group is restored too
         if changes and current.id:
             operations.append(Update(current.id, changes))
+            names[operations[-1].key] = group.name
         else:
             unchanged.append(group.name)
     if delete_missing:
         for name, group in existing.items():
             if name not in seen and group.active and group.id:
                 operations.append(Delete(group.id))
+                names[operations[-1].key] = name
     return Plan(
         source=source.name,
         target=target.name,
         operations=tuple(operations),
         skipped=tuple(skipped),
         unchanged=tuple(unchanged),
+        names=names,
     )
 
 

@@ -45,18 +45,27 @@ def _target_options(parser: argparse.ArgumentParser, *, positional: bool = True)
     )
 
 
+def _global_options(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument("--config", default=default, help="config file (default: ./unigroups.toml)")
+    parser.add_argument(
+        "--json", action="store_true", default=default, help="print JSON, not tables"
+    )
+    parser.add_argument("--debug", action="store_true", default=default, help="show tracebacks")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    common = _Parser(add_help=False)
-    common.add_argument("--config", help="config file (default: ./unigroups.toml)")
-    common.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    common.add_argument("--debug", action="store_true", help="show tracebacks")
     parser = _Parser(
         prog="unigroups",
         description="Manage CRM user groups the same way for every vendor.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        parents=[common],
     )
+    _global_options(parser, argparse.SUPPRESS)
+    parser.set_defaults(config=None, json=False, debug=False)
+    # The same options after the subcommand; SUPPRESS keeps a subcommand from resetting what
+    # was given before it (``unigroups --json list t``).
+    common = _Parser(add_help=False)
+    _global_options(common, argparse.SUPPRESS)
     parser.add_argument("--version", action="version", version=f"unigroups {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
