@@ -102,3 +102,19 @@ def test_secrets_stay_out_of_reprs(vendor: str) -> None:
     shown += repr(backend.transport.auth)
     for secret in ("tok-zoho-1", "pw-so-1"):
         assert secret not in shown
+
+
+@pytest.mark.parametrize(
+    ("vendor", "option"),
+    [("zoho", "access_token"), ("superoffice", "access_token"), ("superoffice", "ticket")],
+)
+@pytest.mark.parametrize("value", ["s3cr3t\r\nX-Injected: 1", "s3cr3t\n", "s3cr3t-ñ"])
+def test_credentials_that_cannot_be_a_header_are_refused_without_echoing_them(
+    vendor: str, option: str, value: str
+) -> None:
+    base = {"zoho": {"dc": "eu"}, "superoffice": {"base_url": "https://crm.example.com/api/v1"}}
+    extra = {"app_token": "app"} if option == "ticket" else {}
+    with pytest.raises(ConfigurationError) as info:
+        open_backend(vendor, {**base[vendor], option: value, **extra})
+    assert info.value.option == option
+    assert "s3cr3t" not in str(info.value)

@@ -14,7 +14,7 @@ import attrs
 
 from .errors import ConfigurationError
 
-__all__ = ["check_secure_url", "is_loopback", "one_of", "positive", "secure_url"]
+__all__ = ["check_secure_url", "header_safe", "is_loopback", "one_of", "positive", "secure_url"]
 
 
 def positive(_inst: Any, attribute: attrs.Attribute[Any], value: float | None) -> None:
@@ -62,3 +62,15 @@ def check_secure_url(value: str, option: str) -> str:
 def secure_url(_inst: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
     if value is not None:
         check_secure_url(value, attribute.name)
+
+
+def header_safe(_inst: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    """A value that goes into an HTTP header: no line breaks, Latin-1 only (never echoed)."""
+    if value is None:
+        return
+    if not isinstance(value, str) or any(c in value for c in "\r\n\0") or not value.isascii():
+        raise ConfigurationError(
+            f"{attribute.name} holds characters an HTTP header cannot carry (line breaks or "
+            "non-ASCII); check how it was copied",
+            option=attribute.name,
+        )

@@ -116,11 +116,10 @@ class SuperOfficeBackend(BackendBase):
         yield  # pragma: no cover - makes this an async generator
 
     async def find(self, name: str) -> Group | None:
-        # Deleted groups still hold their name (the unique index), so they are searched too.
-        async for group in self.groups(include_inactive=True):
-            if group.name == name:
-                return group
-        return None
+        # There is no name filter: list every group, deleted ones too (they still hold their
+        # name in the unique index), and convert only the match.
+        reply = await self._call("GET", params={"includeDeleted": "true"})
+        return wire.group_named(reply.data, name)
 
     async def update(self, group_id: str, changes: GroupChanges) -> Group:
         self.check_changes(group_id, changes)

@@ -9,7 +9,7 @@ import attrs
 
 from ...errors import ConfigurationError
 from ...http import TransportOptions
-from ...options import one_of, secure_url
+from ...options import header_safe, one_of, secure_url
 
 __all__ = ["ENVIRONMENTS", "Locale", "SuperOfficeConfig"]
 
@@ -81,9 +81,9 @@ class SuperOfficeConfig(TransportOptions):
     tenant: str | None = attrs.field(default=None, validator=_matches(_TENANT, "CustNNNNN"))
     username: str | None = None
     password: str | None = attrs.field(default=None, repr=False)
-    ticket: str | None = attrs.field(default=None, repr=False)
-    app_token: str | None = attrs.field(default=None, repr=False)
-    access_token: str | None = attrs.field(default=None, repr=False)
+    ticket: str | None = attrs.field(default=None, repr=False, validator=header_safe)
+    app_token: str | None = attrs.field(default=None, repr=False, validator=header_safe)
+    access_token: str | None = attrs.field(default=None, repr=False, validator=header_safe)
     refresh_token: str | None = attrs.field(default=None, repr=False)
     client_id: str | None = attrs.field(default=None, repr=False)
     client_secret: str | None = attrs.field(default=None, repr=False)

@@ -23,6 +23,7 @@ __all__ = [
     "UserGroupCarrier",
     "carrier_for",
     "group_from_carrier",
+    "group_named",
     "groups_from_list",
     "parse_error",
     "rights_of",
@@ -159,6 +160,18 @@ def groups_from_list(data: Any) -> list[Group]:
             "SuperOffice's list of user groups is not an array", backend="superoffice", raw=data
         )
     return [group_from_carrier(item) for item in data]
+
+
+def group_named(data: Any, name: str) -> Group | None:
+    """The group called exactly ``name`` in a list answer; only that one is converted."""
+    if not isinstance(data, list):
+        raise TransportError(
+            "SuperOffice's list of user groups is not an array", backend="superoffice", raw=data
+        )
+    for item in data:
+        if isinstance(item, dict) and item.get("Value") == name:
+            return group_from_carrier(item)
+    return None
 
 
 @attrs.frozen

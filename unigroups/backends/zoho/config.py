@@ -9,7 +9,7 @@ import attrs
 
 from ...errors import ConfigurationError
 from ...http import TransportOptions
-from ...options import one_of, positive, secure_url
+from ...options import header_safe, one_of, positive, secure_url
 
 __all__ = ["DATA_CENTRES", "ZohoConfig"]
 
@@ -40,7 +40,7 @@ class ZohoConfig(TransportOptions):
     api_domain: str | None = attrs.field(default=None, validator=secure_url)
     accounts_url: str | None = attrs.field(default=None, validator=secure_url)
     version: str = attrs.field(default="v8", validator=one_of("v6", "v7", "v8"))
-    access_token: str | None = attrs.field(default=None, repr=False)
+    access_token: str | None = attrs.field(default=None, repr=False, validator=header_safe)
     refresh_token: str | None = attrs.field(default=None, repr=False)
     client_id: str | None = attrs.field(default=None, repr=False)
     client_secret: str | None = attrs.field(default=None, repr=False)
