@@ -82,11 +82,11 @@ class RefreshingToken:
         return f"RefreshingToken(renewals={self.renewals})"
 
     def _deadline(self, expires_in: float | None) -> float | None:
-        # Renew a little early (a tenth of a short lifetime), so a call never carries a token
+        # Renew a little early (a quarter of a short lifetime), so a call never carries a token
         # that dies on its way.
         if expires_in is None:
             return None
-        return self._clock() + expires_in - min(self._skew, expires_in / 10)
+        return self._clock() + expires_in - min(self._skew, expires_in / 4)
 
     def _fresh(self) -> bool:
         if self._token is None:

@@ -348,9 +348,12 @@ class _Trace:
     def __init__(self, limit: AdaptiveLimit) -> None:
         self._limit = limit
         self.uncertain = False
+        self.told_limit = False  # the limit already knows of the last 429
 
-    def rate_limited(self, retry_after: float | None) -> None:
+    def rate_limited(self, retry_after: float | None) -> bool:
         self._limit.rate_limited_by_vendor(retry_after)  # the whole job slows down
+        self.told_limit = True
+        return True  # retried by _run, which waits without holding a slot
 
     def fate_unknown(self) -> None:
         self.uncertain = True
@@ -395,25 +398,36 @@ async def _run_many(job: _Job, ops: list[Operation]) -> list[Outcome]:
         return [await _run(job, op) for op in creates]  # each must be looked up first
     for op in creates:
         job.mark(op.key, "started")
-    request_observer.set(_Trace(job.limit))
     create_many: Callable[[list[Group]], Awaitable[list[Group | Exception]]]
     create_many = job.backend.create_many  # type: ignore[attr-defined]
-    try:
-        async with job.limit.slot():
-            results = await create_many([op.group for op in creates])
-    except UnigroupsError as exc:
-        if not _retryable(exc):
-            return [Outcome(op, "failed", error=exc, attempts=1) for op in creates]
-        results = [exc] * len(creates)  # the call as a whole failed: retry one by one
+    attempt = 1
+    while True:
+        trace = _Trace(job.limit)
+        request_observer.set(trace)
+        try:
+            async with job.limit.slot():
+                results = await create_many([op.group for op in creates])
+        except RateLimitedError as exc:
+            # Refused as a whole, and not acted on: the same call again once the wait is over.
+            if attempt >= job.max_attempts:
+                return [Outcome(op, "failed", error=exc, attempts=attempt) for op in creates]
+            await _wait_to_retry(job, trace, attempt, exc)
+            attempt += 1
+            continue
+        except UnigroupsError as exc:
+            if not _retryable(exc):
+                return [Outcome(op, "failed", error=exc, attempts=attempt) for op in creates]
+            results = [exc] * len(creates)  # the call as a whole failed: retry one by one
+        break
     job.limit.succeeded()
     outcomes = []
     for op, result in zip(creates, results, strict=True):
         if isinstance(result, Group):
-            outcomes.append(Outcome(op, "done", result, result.id, attempts=1))
+            outcomes.append(Outcome(op, "done", result, result.id, attempts=attempt))
         elif isinstance(result, UnigroupsError) and _retryable(result):
             outcomes.append(await _run(job, op, after=result))
         else:
-            outcomes.append(Outcome(op, "failed", error=result, attempts=1))
+            outcomes.append(Outcome(op, "failed", error=result, attempts=attempt))
     return outcomes
 
 
@@ -468,11 +482,18 @@ async def _run(job: _Job, op: Operation, *, after: Exception | None = None) -> O
             if not _retryable(exc) or attempt >= job.max_attempts:
                 return Outcome(op, "failed", error=exc, attempts=attempt)
             uncertain = uncertain or trace.uncertain or _fate_unknown(op, exc)
-            wait = job.rng.uniform(0, min(10.0, 0.2 * 2**attempt))
-            if isinstance(exc, RateLimitedError):
-                job.limit.rate_limited_by_vendor(exc.retry_after)
-                wait = max(wait, exc.retry_after or 0)
-            await asyncio.sleep(wait)
+            await _wait_to_retry(job, trace, attempt, exc)
+
+
+async def _wait_to_retry(job: _Job, trace: _Trace, attempt: int, error: Exception) -> None:
+    """Back off before attempt ``attempt + 1``, holding no slot: others use it meanwhile."""
+    wait = job.rng.uniform(0, min(10.0, 0.2 * 2**attempt))
+    if isinstance(error, RateLimitedError):
+        if not trace.told_limit:  # a backend that does not use the shared transport
+            job.limit.rate_limited_by_vendor(error.retry_after)
+        wait = max(wait, error.retry_after or 0)
+    trace.told_limit = False
+    await asyncio.sleep(wait)
 
 
 def _target(op: Operation) -> str | None:

@@ -115,11 +115,7 @@ class ZohoBackend(BackendBase):
         results: list[Group | BackendError] = []
         for batch in _chunks(list(groups), self.config.max_batch):
             items = [
-                wire.group_to_zoho(
-                    g.name,
-                    description=UNSET if g.description is None else g.description,
-                    sources=[wire.source_for(m) for m in (g.members or ())[:SOURCES_PER_REQUEST]],
-                )
+                wire.new_group_item(g.name, g.description, (g.members or ())[:SOURCES_PER_REQUEST])
                 for g in batch
             ]
             outcomes = await self._send_groups("POST", items)
@@ -145,12 +141,12 @@ class ZohoBackend(BackendBase):
             members=group.members or (),
             id=group_id,
             backend=self.name,
-            raw=attrs.asdict(outcome),
+            raw=wire.entry_json(outcome),
         )
 
     async def get(self, group_id: str) -> Group:
         data = await self._get_raw(group_id)
-        members = [m async for m in self.members(group_id)]
+        members = [m async for page in self._member_pages(group_id) for m in page]
         return wire.group_from_zoho(data, members)
 
     async def _get_raw(self, group_id: str) -> Any:
@@ -159,40 +155,47 @@ class ZohoBackend(BackendBase):
 
     async def groups(self, *, include_inactive: bool = False) -> AsyncIterator[Group]:
         # Zoho has no inactive groups: delete removes them, so include_inactive changes nothing.
-        async for item in self._pages({}):
-            yield wire.group_from_zoho(item)
+        async for items in self._pages({}):
+            for item in items:
+                yield wire.group_from_zoho(item)
 
-    async def _pages(self, params: dict[str, str]) -> AsyncIterator[Any]:
+    async def _pages(self, params: dict[str, str]) -> AsyncIterator[list[Any]]:
+        """The listing a page at a time (one generator step per page, not per group)."""
         page = 1
         while True:
             reply = await self._call(
                 "GET", params={**params, "page": str(page), "per_page": str(PAGE_SIZE)}
             )
             items, more = wire.groups_page(reply.data)
-            for item in items:
-                yield item
+            if items:
+                yield items
             if not more or not items:
                 return
             page += 1
 
     async def members(self, group_id: str) -> AsyncIterator[Member]:
+        async for page in self._member_pages(group_id):
+            for member in page:
+                yield member
+
+    async def _member_pages(self, group_id: str) -> AsyncIterator[list[Member]]:
         path = f"/{path_segment(self.check_id(group_id))}/sources"
         page = 1
         while True:
             reply = await self._call(
                 "GET", path, params={"page": str(page), "per_page": str(PAGE_SIZE)}
             )
-            for member in wire.members_from_answer(reply.data):
-                yield member
+            yield wire.members_from_answer(reply.data)
             if reply.data is None or not wire.sources_page_more(reply.data):
                 return
             page += 1
 
     async def find(self, name: str) -> Group | None:
         # The documented ``name`` query narrows the listing; the exact match is ours to make.
-        async for item in self._pages({"name": name}):
-            if isinstance(item, dict) and item.get("name") == name:  # exact match only
-                return wire.group_from_zoho(item)
+        async for items in self._pages({"name": name}):
+            for item in items:
+                if isinstance(item, dict) and item.get("name") == name:  # exact match only
+                    return wire.group_from_zoho(item)
         return None
 
     async def update(self, group_id: str, changes: GroupChanges) -> Group:
