@@ -93,6 +93,11 @@ class ZohoAnswerEntry:
     details: dict[str, Any] = attrs.field(factory=dict)
 
 
+def _optional(value: Any, kind: type[Any]) -> bool:
+    """None, or exactly ``kind`` (the fast paths take nothing they would have to convert)."""
+    return value is None or type(value) is kind
+
+
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(omit_if_default=True)
     converter.register_structure_hook(datetime, lambda v, _: datetime.fromisoformat(v))
@@ -128,10 +133,10 @@ def _make_converter() -> cattrs.Converter:
                 delete = data.get("_delete")
                 if (
                     type(ref_id) is str
-                    and (ref_name is None or type(ref_name) is str)
-                    and (subordinates is None or type(subordinates) is bool)
-                    and (sub_territories is None or type(sub_territories) is bool)
-                    and (delete is None or type(delete) is bool)
+                    and _optional(ref_name, str)
+                    and _optional(subordinates, bool)
+                    and _optional(sub_territories, bool)
+                    and _optional(delete, bool)
                 ):
                     return ZohoSource(
                         ZohoSourceRef(ref_id, ref_name), kind, subordinates, sub_territories, delete
@@ -148,11 +153,11 @@ def _make_converter() -> cattrs.Converter:
             modified = data.get("modified_time")
             if (
                 type(name) is str
-                and (group_id is None or type(group_id) is str)
-                and (description is None or type(description) is str)
-                and (sources is None or type(sources) is list)
-                and (created is None or type(created) is str)
-                and (modified is None or type(modified) is str)
+                and _optional(group_id, str)
+                and _optional(description, str)
+                and _optional(sources, list)
+                and _optional(created, str)
+                and _optional(modified, str)
             ):
                 try:
                     created_at = None if created is None else datetime.fromisoformat(created)
