@@ -26,6 +26,18 @@ def run(
     )
 
 
+def zoho_target(url: str, token: str) -> list[str]:
+    """--backend/--option arguments that open the Zoho emulator at ``url``."""
+    return [
+        "--backend",
+        "zoho",
+        "--option",
+        f"api_domain={url}",
+        "--option",
+        f"access_token={token}",
+    ]
+
+
 @pytest.fixture
 def emulated() -> Iterator[dict[str, str]]:
     """`unigroups emulate zoho` and `unigroups emulate superoffice`, each in its own process."""
@@ -83,14 +95,7 @@ def test_apply_then_list_on_an_emulator(emulated: dict[str, str], tmp_path: Path
         'members = [{kind = "user", id = "3652397000000186017"}]\n'
         '[[groups]]\nname = "Support"\n'
     )
-    target = [
-        "--backend",
-        "zoho",
-        "--option",
-        f"api_domain={emulated['zoho']}",
-        "--option",
-        "access_token=test-token",
-    ]
+    target = zoho_target(emulated["zoho"], "test-token")
     dry = run("apply", *target, str(desired), "--dry-run", "--json")
     assert dry.returncode == 0, dry.stderr
     assert [op["name"] for op in json.loads(dry.stdout)["operations"]] == ["Sales", "Support"]
@@ -176,14 +181,7 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 
 
 def test_a_vendor_refusal_is_exit_1(emulated: dict[str, str]) -> None:
-    target = [
-        "--backend",
-        "zoho",
-        "--option",
-        f"api_domain={emulated['zoho']}",
-        "--option",
-        "access_token=wrong",
-    ]
+    target = zoho_target(emulated["zoho"], "wrong")
     result = run("list", *target)
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "INVALID_TOKEN" in result.stderr
