@@ -12,13 +12,15 @@ import json
 import subprocess
 import sys
 import urllib.request
+from datetime import datetime, timedelta, timezone
 from typing import Any
+from unittest import mock
 
 import attrs
 import cattrs
 import pytest
 from cattrs.gen import make_dict_structure_fn, override
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from unigroups.backends.decoding import structure_answer
@@ -26,7 +28,7 @@ from unigroups.backends.zoho import wire
 from unigroups.concurrency import AdaptiveLimit
 from unigroups.errors import TransportError
 from unigroups.http import _MAX_JSON_DEPTH, _json_value, _too_deep
-from unigroups.models import UNSET, Member, MemberKind
+from unigroups.models import UNSET, Group, Member, MemberKind, group_from_checked
 
 
 def _reference() -> cattrs.Converter:
@@ -115,6 +117,61 @@ def test_the_group_fast_path_matches_cattrs(data: Any) -> None:
     )
 
 
+listed = st.fixed_dictionaries(  # a list page's group: usually a name and an id, no sources
+    {
+        "name": st.one_of(st.text(max_size=4), values),
+        "id": st.one_of(st.text(st.characters(codec="ascii"), max_size=4), values),
+    },
+    optional={
+        "description": values,
+        "created_time": values,
+        "modified_time": values,
+        "created_by": values,
+        "sources": st.lists(sources, max_size=2),
+    },
+)
+
+
+def _group(data: Any, direct: bool) -> Any:
+    try:
+        if direct:
+            group = wire.group_from_zoho(data)
+        else:  # the path through the wire objects and the validating constructor
+            with mock.patch.object(wire, "_listed_group_directly", return_value=None):
+                group = wire.group_from_zoho(data)
+    except TransportError as exc:
+        return ("error", str(exc))
+    return ("ok", attrs.asdict(group, recurse=False))  # every field, raw included
+
+
+@settings(max_examples=800)
+@given(st.one_of(listed, groups))
+@example({"name": " ", "id": "1"})
+@example({"name": "a", "id": ""})
+@example({"name": "a", "id": "1", "created_time": "not a time"})
+@example({"name": "a", "id": "1", "modified_time": "2024-05-06T10:11:12+05:30"})
+@example({"name": "a", "id": "1", "sources": []})
+def test_listed_groups_read_directly_are_the_ones_read_through_the_wire_objects(
+    data: Any,
+) -> None:
+    assert _group(data, direct=True) == _group(data, direct=False)
+
+
+def test_a_group_built_from_checked_values_is_the_validated_one_field_for_field() -> None:
+    created = datetime(2024, 5, 6, 10, 11, 12, tzinfo=timezone(timedelta(hours=5, minutes=30)))
+    raw = {"name": "Sales", "id": "42"}
+    fast = group_from_checked("Sales", "42", "d", created, None, "zoho", raw)
+    slow = Group("Sales", "d", id="42", created_at=created, backend="zoho", raw=raw)
+    assert type(fast) is Group
+    # Every field, read one by one: a field the builder forgot would raise AttributeError.
+    assert {f.name: getattr(fast, f.name) for f in attrs.fields(Group)} == {
+        f.name: getattr(slow, f.name) for f in attrs.fields(Group)
+    }
+    assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        fast.name = "other"  # type: ignore[misc]
+
+
 entries = st.one_of(
     values,
     st.fixed_dictionaries(
@@ -181,12 +238,15 @@ documents = st.recursive(
 
 
 @settings(max_examples=500)
-@given(documents, st.integers(0, 70), st.booleans(), st.booleans())
+@given(documents, st.integers(0, 70), st.booleans(), st.booleans(), st.booleans())
 def test_nesting_is_measured_on_the_bytes_like_on_the_value(
-    document: Any, wraps: int, ascii_only: bool, indented: bool
+    document: Any, wraps: int, ascii_only: bool, indented: bool, bracketed_text: bool
 ) -> None:
-    for n in range(wraps):  # bracket-laden keys and strings around every level
-        document = [document] if n % 2 else {'k[\\"': document, "x": "}}"}
+    # Levels wrapped with bracket-laden keys and strings, or with plain ones (the usual case,
+    # which takes the short cut when no string in the document holds a bracket).
+    key, text = ('k[\\"', "}}") if bracketed_text else ("k", "x")
+    for n in range(wraps):
+        document = [document] if n % 2 else {key: document, "x": text}
     body = json.dumps(document, ensure_ascii=ascii_only, indent=1 if indented else None).encode()
     assert _too_deep(body) == (_depth(document) > _MAX_JSON_DEPTH)
 

@@ -171,6 +171,54 @@ class Group:
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
 
 
+def _slot_setter(field: str) -> Callable[[Group, Any], None]:
+    setter: Callable[[Group, Any], None] = Group.__dict__[field].__set__
+    return setter
+
+
+# What fills a frozen, slotted Group directly (one per field: unrolled, this is the hot path).
+_set_name = _slot_setter("name")
+_set_description = _slot_setter("description")
+_set_members = _slot_setter("members")
+_set_id = _slot_setter("id")
+_set_active = _slot_setter("active")
+_set_rank = _slot_setter("rank")
+_set_created_at = _slot_setter("created_at")
+_set_modified_at = _slot_setter("modified_at")
+_set_backend = _slot_setter("backend")
+_set_raw = _slot_setter("raw")
+
+
+def group_from_checked(
+    name: str,
+    id: str | None,
+    description: str | None,
+    created_at: datetime | None,
+    modified_at: datetime | None,
+    backend: str | None,
+    raw: Mapping[str, Any],
+) -> Group:
+    """``Group(name, description, id=id, ...)`` without running the validators again.
+
+    Only for values already known to pass them: a wire layer's fast path checks each value
+    (a listing reads 200 groups a page) and sends anything else through ``Group(...)``, which
+    names the problem. Members are not loaded; the group is active and unranked.
+    tests/test_wire_fast_paths.py holds both ways of building to the same result.
+    """
+    group: Group = object.__new__(Group)
+    _set_name(group, name)
+    _set_description(group, description)
+    _set_members(group, None)
+    _set_id(group, id)
+    _set_active(group, True)
+    _set_rank(group, None)
+    _set_created_at(group, created_at)
+    _set_modified_at(group, modified_at)
+    _set_backend(group, backend)
+    _set_raw(group, raw)
+    return group
+
+
 @attrs.frozen
 class GroupChanges:
     """What :meth:`GroupBackend.update` applies. Fields left at their default change nothing.

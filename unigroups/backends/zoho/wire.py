@@ -29,7 +29,7 @@ from ...errors import (
     build_error,
 )
 from ...http import VendorError
-from ...models import UNSET, Group, Member, MemberKind, Unset
+from ...models import UNSET, Group, Member, MemberKind, Unset, group_from_checked
 from ..decoding import strict, structure_answer
 
 __all__ = [
@@ -330,6 +330,10 @@ def _members_directly(items: list[Any]) -> list[Member] | None:
 
 
 def group_from_zoho(data: Any, members: Sequence[Member] | None = None) -> Group:
+    if members is None:
+        group = _listed_group_directly(data)
+        if group is not None:
+            return group
     wire = structure(data, ZohoUserGroup, "a group")
     if wire.id is None:
         raise TransportError("Zoho sent a group without an id", backend="zoho", raw=data)
@@ -352,6 +356,35 @@ def group_from_zoho(data: Any, members: Sequence[Member] | None = None) -> Group
         raise TransportError(
             f"Zoho sent a group unigroups cannot represent: {exc}", backend="zoho", raw=data
         ) from None
+
+
+def _listed_group_directly(data: Any) -> Group | None:
+    """A group as a list page holds it (no ``sources``), in the documented case, straight to
+    the model: every value checked here as ``Group`` would check it. None for anything else;
+    the wire objects then read it and raise the error that names the problem."""
+    if type(data) is not dict or "sources" in data:
+        return None
+    name = data.get("name")
+    group_id = data.get("id")
+    description = data.get("description")
+    created = data.get("created_time")
+    modified = data.get("modified_time")
+    if (  # written out, not through _optional: this runs 200 times a page
+        type(name) is not str
+        or type(group_id) is not str
+        or (description is not None and type(description) is not str)
+        or (created is not None and type(created) is not str)
+        or (modified is not None and type(modified) is not str)
+        or not name.strip()
+        or not group_id.strip()
+    ):
+        return None
+    try:
+        created_at = None if created is None else datetime.fromisoformat(created)
+        modified_at = None if modified is None else datetime.fromisoformat(modified)
+    except ValueError:
+        return None
+    return group_from_checked(name, group_id, description, created_at, modified_at, "zoho", data)
 
 
 def groups_page(data: Any) -> tuple[list[Any], bool]:
