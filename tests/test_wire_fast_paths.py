@@ -28,7 +28,14 @@ from unigroups.backends.zoho import wire
 from unigroups.concurrency import AdaptiveLimit
 from unigroups.errors import TransportError
 from unigroups.http import _MAX_JSON_DEPTH, _json_value, _too_deep
-from unigroups.models import UNSET, Group, Member, MemberKind, group_from_checked
+from unigroups.models import (
+    UNSET,
+    Group,
+    Member,
+    MemberKind,
+    group_from_checked,
+    member_from_checked,
+)
 
 
 def _reference() -> cattrs.Converter:
@@ -157,19 +164,36 @@ def test_listed_groups_read_directly_are_the_ones_read_through_the_wire_objects(
     assert _group(data, direct=True) == _group(data, direct=False)
 
 
-def test_a_group_built_from_checked_values_is_the_validated_one_field_for_field() -> None:
-    created = datetime(2024, 5, 6, 10, 11, 12, tzinfo=timezone(timedelta(hours=5, minutes=30)))
-    raw = {"name": "Sales", "id": "42"}
-    fast = group_from_checked("Sales", "42", "d", created, None, "zoho", raw)
-    slow = Group("Sales", "d", id="42", created_at=created, backend="zoho", raw=raw)
-    assert type(fast) is Group
+CREATED = datetime(2024, 5, 6, 10, 11, 12, tzinfo=timezone(timedelta(hours=5, minutes=30)))
+RAW = {"name": "Sales", "id": "42"}
+
+
+@pytest.mark.parametrize(
+    ("fast", "slow"),
+    [
+        (
+            group_from_checked("Sales", "42", "d", CREATED, None, "zoho", RAW),
+            Group("Sales", "d", id="42", created_at=CREATED, backend="zoho", raw=RAW),
+        ),
+        (
+            member_from_checked(MemberKind.ROLE, "7", "Manager", True),
+            Member(MemberKind.ROLE, "7", name="Manager", include_subordinates=True),
+        ),
+    ],
+    ids=["group", "member"],
+)
+def test_a_model_built_from_checked_values_is_the_validated_one_field_for_field(
+    fast: Group | Member, slow: Group | Member
+) -> None:
+    assert type(fast) is type(slow)
     # Every field, read one by one: a field the builder forgot would raise AttributeError.
-    assert {f.name: getattr(fast, f.name) for f in attrs.fields(Group)} == {
-        f.name: getattr(slow, f.name) for f in attrs.fields(Group)
+    fields = attrs.fields(type(slow))
+    assert {f.name: getattr(fast, f.name) for f in fields} == {
+        f.name: getattr(slow, f.name) for f in fields
     }
     assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
-        fast.name = "other"  # type: ignore[misc]
+        fast.id = "8"  # type: ignore[misc]
 
 
 entries = st.one_of(
@@ -214,6 +238,8 @@ def _members(data: Any, direct: bool) -> Any:
 
 @settings(max_examples=600)
 @given(st.lists(sources, max_size=4))
+@example([{"source": {"id": " "}, "type": "users"}])
+@example([{"source": {"id": "1", "name": "a"}, "type": "roles", "sub_territories": True}])
 def test_members_read_directly_are_the_ones_read_through_the_wire_objects(items: Any) -> None:
     data = {"sources": items}
     assert _members(data, direct=True) == _members(data, direct=False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, TypeAlias, TypeVar
 
 import attrs
 
@@ -171,22 +171,50 @@ class Group:
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
 
 
-def _slot_setter(field: str) -> Callable[[Group, Any], None]:
-    setter: Callable[[Group, Any], None] = Group.__dict__[field].__set__
+# -- building from values already checked -------------------------------------------------
+#
+# A wire layer's fast path checks each value of a vendor's answer against the rules the
+# validators enforce (a listing reads 200 groups a page, a member page 200 members) and sends
+# anything else through the validating constructor, which names the problem. For what passed,
+# these builders fill the frozen, slotted instance directly, a slot at a time, unrolled: this
+# is the hot path. tests/test_wire_fast_paths.py holds both ways of building to one result.
+
+M = TypeVar("M", Member, Group)
+
+
+def _slot_setter(cls: type[M], field: str) -> Callable[[M, Any], None]:
+    setter: Callable[[M, Any], None] = cls.__dict__[field].__set__
     return setter
 
 
-# What fills a frozen, slotted Group directly (one per field: unrolled, this is the hot path).
-_set_name = _slot_setter("name")
-_set_description = _slot_setter("description")
-_set_members = _slot_setter("members")
-_set_id = _slot_setter("id")
-_set_active = _slot_setter("active")
-_set_rank = _slot_setter("rank")
-_set_created_at = _slot_setter("created_at")
-_set_modified_at = _slot_setter("modified_at")
-_set_backend = _slot_setter("backend")
-_set_raw = _slot_setter("raw")
+_set_kind = _slot_setter(Member, "kind")
+_set_member_id = _slot_setter(Member, "id")
+_set_member_name = _slot_setter(Member, "name")
+_set_include_subordinates = _slot_setter(Member, "include_subordinates")
+
+
+def member_from_checked(
+    kind: MemberKind, id: str, name: str | None, include_subordinates: bool
+) -> Member:
+    """``Member(kind, id, name=name, include_subordinates=...)`` for values known to pass."""
+    member: Member = object.__new__(Member)
+    _set_kind(member, kind)
+    _set_member_id(member, id)
+    _set_member_name(member, name)
+    _set_include_subordinates(member, include_subordinates)
+    return member
+
+
+_set_name = _slot_setter(Group, "name")
+_set_description = _slot_setter(Group, "description")
+_set_members = _slot_setter(Group, "members")
+_set_id = _slot_setter(Group, "id")
+_set_active = _slot_setter(Group, "active")
+_set_rank = _slot_setter(Group, "rank")
+_set_created_at = _slot_setter(Group, "created_at")
+_set_modified_at = _slot_setter(Group, "modified_at")
+_set_backend = _slot_setter(Group, "backend")
+_set_raw = _slot_setter(Group, "raw")
 
 
 def group_from_checked(
@@ -198,13 +226,8 @@ def group_from_checked(
     backend: str | None,
     raw: Mapping[str, Any],
 ) -> Group:
-    """``Group(name, description, id=id, ...)`` without running the validators again.
-
-    Only for values already known to pass them: a wire layer's fast path checks each value
-    (a listing reads 200 groups a page) and sends anything else through ``Group(...)``, which
-    names the problem. Members are not loaded; the group is active and unranked.
-    tests/test_wire_fast_paths.py holds both ways of building to the same result.
-    """
+    """``Group(name, description, id=id, ...)`` for values known to pass: a group as a
+    listing holds it (members not loaded, active, unranked)."""
     group: Group = object.__new__(Group)
     _set_name(group, name)
     _set_description(group, description)

@@ -29,7 +29,15 @@ from ...errors import (
     build_error,
 )
 from ...http import VendorError
-from ...models import UNSET, Group, Member, MemberKind, Unset, group_from_checked
+from ...models import (
+    UNSET,
+    Group,
+    Member,
+    MemberKind,
+    Unset,
+    group_from_checked,
+    member_from_checked,
+)
 from ..decoding import strict, structure_answer
 
 __all__ = [
@@ -315,6 +323,7 @@ def _members_directly(items: list[Any]) -> list[Member] | None:
         if (
             kind is None
             or type(ref_id) is not str
+            or not ref_id.strip()
             or (ref_name is not None and type(ref_name) is not str)
             or (subordinates is not None and type(subordinates) is not bool)
             or (sub_territories is not None and type(sub_territories) is not bool)
@@ -322,10 +331,7 @@ def _members_directly(items: list[Any]) -> list[Member] | None:
         ):
             return None
         flag = bool(subordinates or sub_territories) and kind in _HIERARCHICAL
-        try:
-            members.append(Member(kind, ref_id, name=ref_name, include_subordinates=flag))
-        except ValidationError:
-            return None
+        members.append(member_from_checked(kind, ref_id, ref_name, flag))
     return members
 
 
