@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeAlias, TypeVar
 
 import attrs
 import cattrs
@@ -101,9 +101,63 @@ class ZohoAnswerEntry:
     details: dict[str, Any] = attrs.field(factory=dict)
 
 
-def _optional(value: Any, kind: type[Any]) -> bool:
-    """None, or exactly ``kind`` (the fast paths take nothing they would have to convert)."""
-    return value is None or type(value) is kind
+_SourceValues: TypeAlias = tuple[str, str | None, str, bool | None, bool | None, bool | None]
+_GroupValues: TypeAlias = tuple[
+    str, str | None, str | None, list[Any] | None, datetime | None, datetime | None
+]
+
+
+def _source_values(data: Any) -> _SourceValues | None:
+    """A ``sources[]`` item in the documented case, every value of exactly its type: (id,
+    name, type, subordinates, sub_territories, _delete). None for anything else."""
+    if type(data) is not dict:
+        return None
+    ref = data.get("source")
+    kind = data.get("type")
+    if type(ref) is not dict or type(kind) is not str:
+        return None
+    ref_id = ref.get("id")
+    ref_name = ref.get("name")
+    subordinates = data.get("subordinates")
+    sub_territories = data.get("sub_territories")
+    delete = data.get("_delete")
+    if (  # written out, not through a helper: this runs 200 times a page
+        type(ref_id) is not str
+        or (ref_name is not None and type(ref_name) is not str)
+        or (subordinates is not None and type(subordinates) is not bool)
+        or (sub_territories is not None and type(sub_territories) is not bool)
+        or (delete is not None and type(delete) is not bool)
+    ):
+        return None
+    return ref_id, ref_name, kind, subordinates, sub_territories, delete
+
+
+def _group_values(data: Any) -> _GroupValues | None:
+    """A ``user_groups[]`` item in the documented case, timestamps read: (name, id,
+    description, sources as sent, created, modified). None for anything else."""
+    if type(data) is not dict:
+        return None
+    name = data.get("name")
+    group_id = data.get("id")
+    description = data.get("description")
+    sources = data.get("sources")
+    created = data.get("created_time")
+    modified = data.get("modified_time")
+    if (  # written out, as above
+        type(name) is not str
+        or (group_id is not None and type(group_id) is not str)
+        or (description is not None and type(description) is not str)
+        or (sources is not None and type(sources) is not list)
+        or (created is not None and type(created) is not str)
+        or (modified is not None and type(modified) is not str)
+    ):
+        return None
+    try:
+        created_at = None if created is None else datetime.fromisoformat(created)
+        modified_at = None if modified is None else datetime.fromisoformat(modified)
+    except ValueError:
+        return None
+    return name, group_id, description, sources, created_at, modified_at
 
 
 def _make_converter() -> cattrs.Converter:
@@ -125,58 +179,29 @@ def _make_converter() -> cattrs.Converter:
     sources_type = list[ZohoSource]
 
     # A listing reads 200 groups a page and a group's members come 200 a page, so the two
-    # hot shapes get a direct path for the documented case: every value of exactly its type.
+    # hot shapes get a direct path for the documented case (_source_values, _group_values).
     # Anything else goes through cattrs' generated hook, which gives the same result or the
     # error that names the field. (tests/test_wire_fast_paths.py holds them to that.)
 
     def structure_source(data: Any, cls: Any) -> ZohoSource:
-        if type(data) is dict:
-            ref = data.get("source")
-            kind = data.get("type")
-            if type(ref) is dict and type(kind) is str:
-                ref_id = ref.get("id")
-                ref_name = ref.get("name")
-                subordinates = data.get("subordinates")
-                sub_territories = data.get("sub_territories")
-                delete = data.get("_delete")
-                if (
-                    type(ref_id) is str
-                    and _optional(ref_name, str)
-                    and _optional(subordinates, bool)
-                    and _optional(sub_territories, bool)
-                    and _optional(delete, bool)
-                ):
-                    return ZohoSource(
-                        ZohoSourceRef(ref_id, ref_name), kind, subordinates, sub_territories, delete
-                    )
-        return checked_source(data, cls)
+        values = _source_values(data)
+        if values is None:
+            return checked_source(data, cls)
+        ref_id, ref_name, kind, subordinates, sub_territories, delete = values
+        return ZohoSource(
+            ZohoSourceRef(ref_id, ref_name), kind, subordinates, sub_territories, delete
+        )
 
     def structure_group(data: Any, cls: Any) -> ZohoUserGroup:
-        if type(data) is dict:
-            name = data.get("name")
-            group_id = data.get("id")
-            description = data.get("description")
-            sources = data.get("sources")
-            created = data.get("created_time")
-            modified = data.get("modified_time")
-            if (
-                type(name) is str
-                and _optional(group_id, str)
-                and _optional(description, str)
-                and _optional(sources, list)
-                and _optional(created, str)
-                and _optional(modified, str)
-            ):
-                try:
-                    created_at = None if created is None else datetime.fromisoformat(created)
-                    modified_at = None if modified is None else datetime.fromisoformat(modified)
-                    members = (
-                        None if sources is None else converter.structure(sources, sources_type)
-                    )
-                except Exception:  # cattrs' hook raises the error that names the field
-                    return checked_group(data, cls)
-                return ZohoUserGroup(name, group_id, description, members, created_at, modified_at)
-        return checked_group(data, cls)
+        values = _group_values(data)
+        if values is None:
+            return checked_group(data, cls)
+        name, group_id, description, sources, created_at, modified_at = values
+        try:
+            members = None if sources is None else converter.structure(sources, sources_type)
+        except Exception:  # cattrs' hook raises the error that names the field
+            return checked_group(data, cls)
+        return ZohoUserGroup(name, group_id, description, members, created_at, modified_at)
 
     def structure_entry(data: Any, cls: Any) -> ZohoAnswerEntry:
         # One per group created: the answer batch jobs read by the thousand.
@@ -308,27 +333,12 @@ def _members_directly(items: list[Any]) -> list[Member] | None:
     the cattrs path then reads the page and raises the error that names the problem."""
     members = []
     for item in items:
-        if type(item) is not dict:
+        values = _source_values(item)
+        if values is None:
             return None
-        ref = item.get("source")
-        kind_name = item.get("type")
-        if type(ref) is not dict or type(kind_name) is not str:
-            return None
+        ref_id, ref_name, kind_name, subordinates, sub_territories, _delete = values
         kind = TYPE_TO_KIND.get(kind_name)
-        ref_id = ref.get("id")
-        ref_name = ref.get("name")
-        subordinates = item.get("subordinates")
-        sub_territories = item.get("sub_territories")
-        delete = item.get("_delete")
-        if (
-            kind is None
-            or type(ref_id) is not str
-            or not ref_id.strip()
-            or (ref_name is not None and type(ref_name) is not str)
-            or (subordinates is not None and type(subordinates) is not bool)
-            or (sub_territories is not None and type(sub_territories) is not bool)
-            or (delete is not None and type(delete) is not bool)
-        ):
+        if kind is None or not ref_id.strip():  # what Member would refuse
             return None
         flag = bool(subordinates or sub_territories) and kind in _HIERARCHICAL
         members.append(member_from_checked(kind, ref_id, ref_name, flag))
@@ -366,29 +376,13 @@ def group_from_zoho(data: Any, members: Sequence[Member] | None = None) -> Group
 
 def _listed_group_directly(data: Any) -> Group | None:
     """A group as a list page holds it (no ``sources``), in the documented case, straight to
-    the model: every value checked here as ``Group`` would check it. None for anything else;
-    the wire objects then read it and raise the error that names the problem."""
-    if type(data) is not dict or "sources" in data:
+    the model: every value checked as ``Group`` would check it. None for anything else; the
+    wire objects then read it and raise the error that names the problem."""
+    values = _group_values(data)
+    if values is None:
         return None
-    name = data.get("name")
-    group_id = data.get("id")
-    description = data.get("description")
-    created = data.get("created_time")
-    modified = data.get("modified_time")
-    if (  # written out, not through _optional: this runs 200 times a page
-        type(name) is not str
-        or type(group_id) is not str
-        or (description is not None and type(description) is not str)
-        or (created is not None and type(created) is not str)
-        or (modified is not None and type(modified) is not str)
-        or not name.strip()
-        or not group_id.strip()
-    ):
-        return None
-    try:
-        created_at = None if created is None else datetime.fromisoformat(created)
-        modified_at = None if modified is None else datetime.fromisoformat(modified)
-    except ValueError:
+    name, group_id, description, sources, created_at, modified_at = values
+    if sources is not None or group_id is None or not name.strip() or not group_id.strip():
         return None
     return group_from_checked(name, group_id, description, created_at, modified_at, "zoho", data)
 
