@@ -6,7 +6,14 @@ from typing import Any
 
 import pytest
 
-from unigroups import DuplicateGroupError, Group, GroupChanges, ValidationError, open_backend
+from unigroups import (
+    DuplicateGroupError,
+    Group,
+    GroupChanges,
+    ServerError,
+    ValidationError,
+    open_backend,
+)
 from unigroups.backends.memory import MemoryBackend
 from unigroups.batch import Create, Delete, Progress, Update, iter_batch, run_batch
 from unigroups.testing.faults import FaultPolicy
@@ -112,7 +119,6 @@ async def test_no_duplicate_after_the_connection_drops_once_the_group_is_stored(
             report = await run_batch(backend, ops, concurrency=8)
     assert report.failed == 0, [o.error for o in report.failures]
     assert emulator.stats.drops > 5, "the fault never happened"
-    assert report.retried > 0
     names = [g.name for g in emulator.groups.values()]
     assert sorted(names) == sorted(f"g{i}" for i in range(60))
     assert {o.group_id for o in report.outcomes} == set(emulator.groups)
@@ -162,6 +168,34 @@ async def test_a_half_successful_multi_group_call_gives_done_and_failed_outcomes
             stored = emulator.groups[outcome.group_id or ""]
             assert stored.name == outcome.operation.group.name  # type: ignore[union-attr]
     assert len(emulator.groups) == 5
+
+
+@pytest.mark.parametrize("max_attempts", [1, 3, 6])
+async def test_a_batch_sends_a_request_no_more_than_the_backends_attempts(
+    max_attempts: int,
+) -> None:
+    """One retry budget: a DELETE that keeps getting 503 is sent max_attempts times in all,
+    not once per batch attempt times once per transport attempt."""
+    emulator = ZohoEmulator(faults=FaultPolicy(rate_503=1.0, seed=1))
+    group_id = emulator.seed_group("doomed")
+    async with (
+        serve(emulator.make_app()) as url,
+        open_backend(
+            "zoho", api_domain=url, access_token="test-token", max_attempts=max_attempts
+        ) as backend,
+    ):
+        backend.transport._sleep = _no_sleep  # type: ignore[attr-defined]
+        report = await run_batch(backend, [Delete(group_id)])
+    deletes = [r for r in emulator.requests if r.method == "DELETE"]
+    assert len(deletes) == max_attempts
+    (outcome,) = report.outcomes
+    assert outcome.status == "failed" and isinstance(outcome.error, ServerError)
+    assert outcome.attempts == max_attempts
+    assert group_id in emulator.groups
+
+
+async def _no_sleep(_seconds: float) -> None:
+    return None
 
 
 async def test_unexpected_exceptions_still_end_as_failed_outcomes() -> None:

@@ -546,7 +546,7 @@ def test_zoho_backend_survives_any_answer(
         "zoho",
         dc="eu",
         access_token="t",
-        retry=0,
+        max_attempts=1,
         delete_job_timeout=0.05,
         delete_job_poll_interval=0.001,
     )
@@ -560,7 +560,9 @@ def test_zoho_backend_survives_any_answer(
 def test_superoffice_backend_survives_any_answer(
     operation: str, script: list[tuple[int, bytes, str | None]]
 ) -> None:
-    backend = open_backend("superoffice", base_url=SO_BASE, username="u", password="p", retry=0)
+    backend = open_backend(
+        "superoffice", base_url=SO_BASE, username="u", password="p", max_attempts=1
+    )
     result = asyncio.run(_run(backend, SO_URL, SO_CALLS[operation], script))
     if operation in ("get", "create", "update", "deactivate"):
         assert result is None or isinstance(result, Group)
@@ -593,9 +595,9 @@ async def test_huge_and_deep_bodies_from_a_real_server(body: bytes, status: int)
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", answer)
     async with serve(app) as server:
-        zoho = open_backend("zoho", api_domain=server, access_token="t", retry=0)
+        zoho = open_backend("zoho", api_domain=server, access_token="t", max_attempts=1)
         office = open_backend(
-            "superoffice", base_url=f"{server}/api/v1", username="u", password="p", retry=0
+            "superoffice", base_url=f"{server}/api/v1", username="u", password="p", max_attempts=1
         )
         for call in (
             lambda: zoho.get("1"),
@@ -615,7 +617,7 @@ async def test_a_lone_surrogate_in_a_request_is_sent_escaped_not_a_crash() -> No
     # A lone surrogate is a valid str (JSON's "\\ud800" escape reads as one), so a model can
     # hold it, but UTF-8 cannot carry it: it goes out as the same JSON escape.
     name = "bad \ud800 name"
-    async with open_backend("zoho", dc="eu", access_token="t", retry=0) as zoho:
+    async with open_backend("zoho", dc="eu", access_token="t", max_attempts=1) as zoho:
         with aioresponses() as mocked:
             mocked.post(ZOHO_URL, status=201, payload=_seed("zoho-create-response.json"))
             created = await zoho.create(Group(name=name))

@@ -1,13 +1,24 @@
 """Security properties that hold for every built-in vendor backend."""
 
+import socket
+import ssl
+import subprocess
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aioresponses import aioresponses
 
-from unigroups import ConfigurationError, GroupChanges, ValidationError, open_backend
+from unigroups import (
+    ConfigurationError,
+    GroupChanges,
+    TransportError,
+    ValidationError,
+    open_backend,
+)
 
 VENDORS: dict[str, dict[str, Any]] = {
     "zoho": {"api_domain": "https://www.zohoapis.eu", "access_token": "tok-zoho-1"},
@@ -81,10 +92,61 @@ def test_plain_http_is_allowed_for_loopback_emulators(vendor: str, url: str) -> 
 
 
 @pytest.mark.parametrize("vendor", sorted(VENDORS))
-async def test_tls_verification_cannot_be_switched_off_through_a_session(vendor: str) -> None:
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as session:
-        with pytest.raises(ConfigurationError, match="TLS"):
-            open_backend(vendor, {**VENDORS[vendor], "session": session})
+async def test_tls_verification_cannot_be_switched_off_through_a_session(
+    vendor: str, tmp_path: Path
+) -> None:
+    """A borrowed session whose connector skips verification still verifies: a server with
+    a self-signed certificate is refused before the request (and its credentials) leave."""
+    context = _self_signed(tmp_path)
+    seen: list[str] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append(request.path)
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    await web.SockSite(runner, sock, ssl_context=context).start()
+    url = f"https://127.0.0.1:{sock.getsockname()[1]}/api/v1"
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as session:
+            options = {**VENDORS[vendor], URL_OPTION[vendor]: url, "session": session}
+            async with open_backend(vendor, options) as backend:
+                with pytest.raises(TransportError, match="certificate") as info:
+                    await backend.get("1")
+    finally:
+        await runner.cleanup()
+    assert info.value.request_sent is False
+    assert seen == []
+
+
+def _self_signed(folder: Path) -> ssl.SSLContext:
+    key, cert = folder / "key.pem", folder / "cert.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+def test_an_ssl_context_that_does_not_verify_is_refused() -> None:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    for vendor in VENDORS:
+        with pytest.raises(ConfigurationError, match="verification") as info:
+            open_backend(vendor, {**VENDORS[vendor], "ssl_context": context})
+        assert info.value.option == "ssl_context"
 
 
 @pytest.mark.parametrize("vendor", sorted(VENDORS))

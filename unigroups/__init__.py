@@ -1,10 +1,12 @@
 """unigroups: one vendor-neutral, async way to manage CRM user groups."""
 
+from ._version import __version__
 from .errors import (
     AuthenticationError,
     BackendError,
     BackendImportError,
     ConfigurationError,
+    DecodingError,
     DuplicateGroupError,
     InvalidDataError,
     NotFoundError,
@@ -21,8 +23,6 @@ from .models import UNSET, Capabilities, Group, GroupChanges, Member, MemberKind
 from .protocol import GroupBackend
 from .registry import backend_names, open_backend, register_backend
 
-__version__ = "0.1.0"
-
 __all__ = [
     "UNSET",
     "AuthenticationError",
@@ -30,6 +30,7 @@ __all__ = [
     "BackendImportError",
     "Capabilities",
     "ConfigurationError",
+    "DecodingError",
     "DuplicateGroupError",
     "Group",
     "GroupBackend",
@@ -47,6 +48,7 @@ __all__ = [
     "Unset",
     "UnsupportedOperationError",
     "ValidationError",
+    "__version__",
     "backend_names",
     "open_backend",
     "register_backend",

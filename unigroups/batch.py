@@ -1,8 +1,9 @@
 """Batch jobs that lose nothing: many creates, updates and deletes over one backend.
 
 Every operation ends in exactly one :class:`Outcome`: done (with the group), failed (with its
-typed error), or skipped (done by an earlier run, according to the journal). Retries, the
-adaptive concurrency limit and the journal live here; the backend only runs single calls.
+typed error), or skipped (done by an earlier run, according to the journal). The backend's
+transport retries and throttles each request; the batch adds what needs the whole job: the
+journal, and looking before re-creating a group whose create may have happened.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import hashlib
 import inspect
 import json
 import os
-import random
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
@@ -20,17 +20,15 @@ from typing import Any, Literal, TypeAlias
 
 import attrs
 
-from .concurrency import AdaptiveLimit
 from .errors import (
     DuplicateGroupError,
     NotFoundError,
-    RateLimitedError,
     ServerError,
     TransportError,
     UnigroupsError,
     ValidationError,
 )
-from .http import request_observer
+from .http import RetryPolicy, Throttle
 from .journal import Journal, JournalEntry
 from .models import Group, GroupChanges
 from .protocol import GroupBackend
@@ -178,17 +176,18 @@ ProgressCallback = Callable[[Progress], Awaitable[None] | None]
 
 @attrs.define
 class _Job:
-    """The state of one run: what is left, the limit, the journal."""
+    """The state of one run: what is left, the journal, the backend's send budget."""
 
     backend: GroupBackend
     pending: deque[Operation]
-    limit: AdaptiveLimit
     journal: Journal | None
-    max_attempts: int
     results: asyncio.Queue[Outcome]
-    rng: random.Random
+    # Sends the backend allows one request (its retry policy); a create whose fate is
+    # unknown is re-created, after a look-up, only while its sends stay within it.
+    send_budget: int
     # Keys an earlier run started without recording the end, read when this run began.
     cut_short: frozenset[str] = frozenset()
+    running: int = 0
 
     def mark(self, key: str, state: Literal["started", "done", "failed"], **kw: Any) -> None:
         if self.journal is not None:
@@ -212,9 +211,6 @@ class BatchRun:
         *,
         concurrency: int | None = None,
         journal: str | os.PathLike[str] | Journal | None = None,
-        adaptive: bool = True,
-        max_attempts: int = 10,
-        seed: int | None = None,
     ) -> None:
         self.operations = list(operations)
         _check_operations(self.operations)
@@ -225,15 +221,15 @@ class BatchRun:
             log, self._own_journal = journal, False
         else:
             log, self._own_journal = Journal(journal), True
-        self.limit = AdaptiveLimit(concurrency or 10, adaptive=adaptive)
+        self.concurrency = concurrency or 10
+        self.throttle: Throttle | None = getattr(backend, "throttle", None)
+        policy: RetryPolicy | None = getattr(backend, "retry_policy", None)
         self._job = _Job(
             backend=backend,
             pending=deque(),
-            limit=self.limit,
             journal=log,
-            max_attempts=max_attempts,
             results=asyncio.Queue(),
-            rng=random.Random(seed),
+            send_budget=policy.attempts if policy is not None else RetryPolicy().attempts,
             cut_short=frozenset(
                 key
                 for key, entry in (log.entries if log else {}).items()
@@ -244,15 +240,16 @@ class BatchRun:
         self.started = time.monotonic()
 
     def progress(self) -> Progress:
+        stats = self.throttle.stats if self.throttle is not None else None
         return Progress(
             total=len(self.operations),
             done=self.counts["done"],
             failed=self.counts["failed"],
             skipped=self.counts["skipped"],
             retried=self.counts["retried"],
-            in_flight=self.limit.active,
-            concurrency=self.limit.current,
-            rate_limited=self.limit.rate_limited,
+            in_flight=self._job.running,
+            concurrency=stats.limit if stats else self.concurrency,
+            rate_limited=stats.rate_limited if stats else 0,
             elapsed=time.monotonic() - self.started,
         )
 
@@ -273,7 +270,8 @@ class BatchRun:
                 yield self._count(Outcome(op, "skipped", group_id=entry.group_id))
             else:
                 job.pending.append(op)
-        workers = [asyncio.create_task(_worker(job)) for _ in range(self.limit.max_limit)]
+        count = min(self.concurrency, len(job.pending))
+        workers = [asyncio.create_task(_worker(job)) for _ in range(count)]
         try:
             for _ in range(len(job.pending)):
                 yield self._count(await job.results.get())
@@ -297,23 +295,15 @@ async def run_batch(
     concurrency: int | None = None,
     journal: str | os.PathLike[str] | Journal | None = None,
     on_progress: ProgressCallback | None = None,
-    adaptive: bool = True,
-    max_attempts: int = 10,
 ) -> BatchReport:
     """Run every operation; the report holds exactly one outcome for each, in input order.
 
-    ``concurrency`` is the most operations in flight (default 10); with ``adaptive`` the
-    limit backs off on 429 answers and climbs back. With a ``journal`` file, running the same
-    operations again skips what is done and retries what failed or was cut short.
+    ``concurrency`` is the most operations in flight (default 10); the backend's throttle
+    decides how many of their requests are sent at once, and its retry policy how often
+    each is sent. With a ``journal`` file, running the same operations again skips what is
+    done and retries what failed or was cut short.
     """
-    run = iter_batch(
-        backend,
-        operations,
-        concurrency=concurrency,
-        journal=journal,
-        adaptive=adaptive,
-        max_attempts=max_attempts,
-    )
+    run = iter_batch(backend, operations, concurrency=concurrency, journal=journal)
     finished: dict[str, Outcome] = {}
     async for outcome in run:
         finished[outcome.key] = outcome
@@ -321,11 +311,12 @@ async def run_batch(
             result = on_progress(run.progress())
             if inspect.isawaitable(result):
                 await result
+    end = run.progress()
     return BatchReport(
         outcomes=tuple(finished[op.key] for op in run.operations),
         elapsed=time.monotonic() - run.started,
-        rate_limited=run.limit.rate_limited,
-        concurrency=run.limit.current,
+        rate_limited=end.rate_limited,
+        concurrency=end.concurrency,
     )
 
 
@@ -342,26 +333,10 @@ def _check_operations(ops: Sequence[Operation]) -> None:
         seen.add(op.key)
 
 
-class _Trace:
-    """What the transport met while one operation ran (a RequestObserver)."""
-
-    def __init__(self, limit: AdaptiveLimit) -> None:
-        self._limit = limit
-        self.uncertain = False
-        self.told_limit = False  # the limit already knows of the last 429
-
-    def rate_limited(self, retry_after: float | None) -> bool:
-        self._limit.rate_limited_by_vendor(retry_after)  # the whole job slows down
-        self.told_limit = True
-        return True  # retried by _run, which waits without holding a slot
-
-    def fate_unknown(self) -> None:
-        self.uncertain = True
-
-
 async def _worker(job: _Job) -> None:
     while job.pending:
         ops = _take(job)
+        job.running += len(ops)
         try:
             if len(ops) > 1:
                 outcomes = await _run_many(job, ops)
@@ -371,6 +346,8 @@ async def _worker(job: _Job) -> None:
             raise
         except Exception as exc:  # never lose an operation, whatever went wrong
             outcomes = [Outcome(op, "failed", error=exc, attempts=1) for op in ops]
+        finally:
+            job.running -= len(ops)
         for outcome in outcomes:
             if outcome.status == "done":
                 job.mark(outcome.key, "done", group_id=outcome.group_id)
@@ -400,34 +377,16 @@ async def _run_many(job: _Job, ops: list[Operation]) -> list[Outcome]:
         job.mark(op.key, "started")
     create_many: Callable[[list[Group]], Awaitable[list[Group | Exception]]]
     create_many = job.backend.create_many  # type: ignore[attr-defined]
-    attempt = 1
-    while True:
-        trace = _Trace(job.limit)
-        request_observer.set(trace)
-        try:
-            async with job.limit.slot():
-                results = await create_many([op.group for op in creates])
-        except RateLimitedError as exc:
-            # Refused as a whole, and not acted on: the same call again once the wait is over.
-            if attempt >= job.max_attempts:
-                return [Outcome(op, "failed", error=exc, attempts=attempt) for op in creates]
-            await _wait_to_retry(job, trace, attempt, exc)
-            attempt += 1
-            continue
-        except UnigroupsError as exc:
-            if not _retryable(exc):
-                return [Outcome(op, "failed", error=exc, attempts=attempt) for op in creates]
-            results = [exc] * len(creates)  # the call as a whole failed: retry one by one
-        break
-    job.limit.succeeded()
+    try:
+        results = await create_many([op.group for op in creates])
+    except UnigroupsError as exc:
+        results = [exc] * len(creates)  # the call as a whole failed: each op on its own
     outcomes = []
     for op, result in zip(creates, results, strict=True):
         if isinstance(result, Group):
-            outcomes.append(Outcome(op, "done", result, result.id, attempts=attempt))
-        elif isinstance(result, UnigroupsError) and _retryable(result):
-            outcomes.append(await _run(job, op, after=result))
+            outcomes.append(Outcome(op, "done", result, result.id, attempts=1))
         else:
-            outcomes.append(Outcome(op, "failed", error=result, attempts=attempt))
+            outcomes.append(await _after_failure(job, op, result, _sends(result)))
     return outcomes
 
 
@@ -435,65 +394,60 @@ def _describe(error: Exception | None) -> str:
     return f"{type(error).__name__}: {error}" if error is not None else "unknown"
 
 
-def _retryable(error: Exception) -> bool:
-    return isinstance(error, (RateLimitedError, ServerError, TransportError))
+def _sends(error: Exception) -> int:
+    """How many times the failed call's request was sent (1 when nobody counted)."""
+    return getattr(error, "attempts", None) or 1
 
 
-def _fate_unknown(op: Operation, error: Exception) -> bool:
-    """Whether a failed attempt may still have changed the vendor's state."""
+def _fate_unknown(error: Exception) -> bool:
+    """Whether a failed call may still have changed the vendor's state."""
     if isinstance(error, TransportError):
         return error.request_sent is not False
     return isinstance(error, ServerError)  # a 5xx may come after the vendor stored the group
 
 
-async def _run(job: _Job, op: Operation, *, after: Exception | None = None) -> Outcome:
-    """Run one operation to its outcome; ``after`` is the error of a batched first attempt."""
-    backend = job.backend
-    trace = _Trace(job.limit)
-    request_observer.set(trace)
-    uncertain = job.uncertain(op) or (after is not None and _fate_unknown(op, after))
-    attempt = 0 if after is None else 1
-    while True:
-        attempt += 1
+async def _run(job: _Job, op: Operation) -> Outcome:
+    """Run one operation to its outcome. The transport has retried what it may."""
+    if job.uncertain(op) and isinstance(op, Create):
+        # An earlier run may have created it: look before creating again.
+        existing = await job.backend.find(op.group.name)
+        if existing is not None:
+            return Outcome(op, "done", existing, existing.id, attempts=0)
+    job.mark(op.key, "started")
+    try:
+        group = await _execute(job.backend, op)
+    except UnigroupsError as exc:
+        return await _after_failure(job, op, exc, _sends(exc))
+    return Outcome(op, "done", group, group.id if group else _target(op), attempts=1)
+
+
+async def _after_failure(job: _Job, op: Operation, error: Exception, sent: int) -> Outcome:
+    """The outcome of ``op`` after its call failed with ``error``, ``sent`` sends so far.
+
+    A create whose fate is unknown is looked up; when it is not there it is created again,
+    as long as its sends stay within the backend's budget. A delete whose earlier send may
+    have acted and that now finds nothing is done.
+    """
+    uncertain = job.uncertain(op) or _fate_unknown(error)
+    while isinstance(op, Create) and uncertain and sent < job.send_budget:
+        if not isinstance(error, (DuplicateGroupError, TransportError, ServerError)):
+            break
+        existing = await job.backend.find(op.group.name)  # made by an earlier send?
+        if existing is not None:
+            return Outcome(op, "done", existing, existing.id, attempts=sent)
+        if isinstance(error, DuplicateGroupError):
+            break  # taken, yet not found: a name the vendor matches otherwise
         try:
-            if uncertain and isinstance(op, Create):
-                # An earlier attempt may have created it: look before creating again.
-                existing = await backend.find(op.group.name)
-                if existing is not None:
-                    return Outcome(op, "done", existing, existing.id, attempts=attempt)
-            job.mark(op.key, "started")
-            async with job.limit.slot():
-                group = await _execute(backend, op)
-            job.limit.succeeded()
-            return Outcome(op, "done", group, group.id if group else _target(op), attempts=attempt)
-        except DuplicateGroupError as exc:
-            uncertain = uncertain or trace.uncertain
-            if not (uncertain and isinstance(op, Create)):
-                return Outcome(op, "failed", error=exc, attempts=attempt)
-            existing = await backend.find(op.group.name)  # taken by our earlier attempt?
-            if existing is not None:
-                return Outcome(op, "done", existing, existing.id, attempts=attempt)
-            return Outcome(op, "failed", error=exc, attempts=attempt)
-        except NotFoundError as exc:
-            if (uncertain or trace.uncertain) and isinstance(op, Delete):
-                return Outcome(op, "done", None, op.group_id, attempts=attempt)  # gone already
-            return Outcome(op, "failed", error=exc, attempts=attempt)
+            group = await _execute(job.backend, op)
         except UnigroupsError as exc:
-            if not _retryable(exc) or attempt >= job.max_attempts:
-                return Outcome(op, "failed", error=exc, attempts=attempt)
-            uncertain = uncertain or trace.uncertain or _fate_unknown(op, exc)
-            await _wait_to_retry(job, trace, attempt, exc)
-
-
-async def _wait_to_retry(job: _Job, trace: _Trace, attempt: int, error: Exception) -> None:
-    """Back off before attempt ``attempt + 1``, holding no slot: others use it meanwhile."""
-    wait = job.rng.uniform(0, min(10.0, 0.2 * 2**attempt))
-    if isinstance(error, RateLimitedError):
-        if not trace.told_limit:  # a backend that does not use the shared transport
-            job.limit.rate_limited_by_vendor(error.retry_after)
-        wait = max(wait, error.retry_after or 0)
-    trace.told_limit = False
-    await asyncio.sleep(wait)
+            error, sent = exc, sent + _sends(exc)
+            uncertain = _fate_unknown(exc) or isinstance(exc, DuplicateGroupError)
+            continue
+        return Outcome(op, "done", group, group.id if group else None, attempts=sent + 1)
+    gone = isinstance(error, NotFoundError) and (job.uncertain(op) or sent > 1)
+    if isinstance(op, Delete) and gone:  # an earlier send may have deleted it
+        return Outcome(op, "done", None, op.group_id, attempts=sent)
+    return Outcome(op, "failed", error=error, attempts=sent)
 
 
 def _target(op: Operation) -> str | None:

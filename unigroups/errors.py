@@ -14,6 +14,7 @@ __all__ = [
     "BackendError",
     "BackendImportError",
     "ConfigurationError",
+    "DecodingError",
     "DuplicateGroupError",
     "InvalidDataError",
     "NotFoundError",
@@ -107,6 +108,8 @@ class BackendError(UnigroupsError):
         self.message = message
         self.details: Mapping[str, Any] = dict(details or {})
         self.raw = raw
+        # How many times the request was sent before this ended it (set by the transport).
+        self.attempts: int | None = None
 
     def __str__(self) -> str:
         head = [part for part in (self.backend, self.code) if part]
@@ -167,6 +170,16 @@ class TransportError(BackendError):
     def __init__(self, message: str, *, request_sent: bool | None = None, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.request_sent = request_sent
+
+
+class DecodingError(TransportError):
+    """An answer that is not what the vendor sends: HTML, not JSON, too large, the wrong shape.
+
+    The vendor answered, so ``request_sent`` is True: for a write, its fate is unknown.
+    """
+
+    def __init__(self, message: str, *, request_sent: bool | None = True, **kw: Any) -> None:
+        super().__init__(message, request_sent=request_sent, **kw)
 
 
 # -- from a vendor's answer to an error of the tree -------------------------------------------

@@ -16,6 +16,7 @@ import attrs
 
 from .batch import BatchReport, Create, Delete, Operation, ProgressCallback, Update, run_batch
 from .errors import UnigroupsError
+from .http import Throttle
 from .models import UNSET, Group, GroupChanges, Member
 from .protocol import GroupBackend
 
@@ -175,18 +176,29 @@ def _members_for(
 
 
 async def _with_members(backend: GroupBackend, groups: list[Group]) -> list[Group]:
-    """``groups`` with members loaded, a few requests at a time."""
+    """``groups`` with members loaded: as many loads at once as the backend's throttle
+    allows requests (its throttle paces them; 8 for a backend without one)."""
     if not backend.capabilities.members:
         return groups
-    limit = asyncio.Semaphore(8)
+    throttle: Throttle | None = getattr(backend, "throttle", None)
+    loaded = list(groups)
+    queue = iter(range(len(groups)))
 
-    async def load(group: Group) -> Group:
-        if group.id is None:
-            return group
-        async with limit:
-            return await backend.get(group.id)
+    async def loader() -> None:
+        for index in queue:  # one shared iterator: each index is taken once
+            group_id = groups[index].id
+            if group_id is not None:
+                loaded[index] = await backend.get(group_id)
 
-    return list(await asyncio.gather(*(load(g) for g in groups)))
+    count = throttle.stats.max_limit if throttle is not None else 8
+    workers = [asyncio.create_task(loader()) for _ in range(min(count, len(groups)))]
+    try:
+        await asyncio.gather(*workers)  # the first error ends the plan, as it is
+    finally:
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+    return loaded
 
 
 async def plan(

@@ -7,6 +7,7 @@ opened, not at its first request.
 from __future__ import annotations
 
 import ipaddress
+import math
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,7 +15,55 @@ import attrs
 
 from .errors import ConfigurationError
 
-__all__ = ["check_secure_url", "header_safe", "is_loopback", "one_of", "positive", "secure_url"]
+__all__ = [
+    "check_secure_url",
+    "flag",
+    "header_safe",
+    "is_loopback",
+    "one_of",
+    "positive",
+    "seconds",
+    "secure_url",
+    "whole",
+]
+
+
+def whole(minimum: int) -> Any:
+    """An int (never a bool or a float) of at least ``minimum``."""
+
+    def check(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ConfigurationError(
+                f"{attribute.name} must be an int of at least {minimum}, not {value!r}",
+                option=attribute.name,
+            )
+
+    return check
+
+
+def seconds(*, optional: bool = False, zero: bool = False) -> Any:
+    """A finite number of seconds above 0 (or 0 too with ``zero``; or None with ``optional``)."""
+
+    def check(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None and optional:
+            return
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+            least = "0 or more" if zero else "above 0"
+            raise ConfigurationError(
+                f"{attribute.name} must be a finite number of seconds, {least}, not {value!r}",
+                option=attribute.name,
+            )
+
+    return check
+
+
+def flag(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """True or False, never a string or a number read as one."""
+    if not isinstance(value, bool):
+        raise ConfigurationError(
+            f"{attribute.name} must be true or false, not {value!r}", option=attribute.name
+        )
 
 
 def positive(_inst: Any, attribute: attrs.Attribute[Any], value: float | None) -> None:

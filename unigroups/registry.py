@@ -22,6 +22,7 @@ from .errors import (
     UnknownBackendError,
     ValidationError,
 )
+from .http import Throttle
 from .protocol import GroupBackend
 
 __all__ = [
@@ -189,9 +190,13 @@ def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=True)
     # Options that are live objects (a session, a token provider) are passed through as-is.
     converter.register_structure_hook_func(
-        lambda t: isinstance(t, type) and not attrs.has(t) and t.__module__.startswith("aiohttp"),
+        lambda t: (
+            isinstance(t, type) and not attrs.has(t) and t.__module__.startswith(("aiohttp", "ssl"))
+        ),
         lambda v, t: _passthrough(t)(v, t),
     )
+    # "adaptive", "fixed" or a Throttle object: the config class's validator checks which.
+    converter.register_structure_hook(str | Throttle, lambda v, _t: v)
     converter.register_structure_hook_func(
         lambda t: getattr(t, "__origin__", None) is getattr(Callable, "__origin__", Callable),
         _structure_callable,

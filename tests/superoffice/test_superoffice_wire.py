@@ -50,7 +50,7 @@ def mocked() -> AsyncIterator[aioresponses]:
 
 def basic(**extra: Any) -> SuperOfficeBackend:
     backend = open_backend(
-        "superoffice", base_url=BASE, username="tje0", password="Tje0", retry=1, **extra
+        "superoffice", base_url=BASE, username="tje0", password="Tje0", max_attempts=2, **extra
     )
     assert isinstance(backend, SuperOfficeBackend)
     backend.transport._sleep = _no_sleep

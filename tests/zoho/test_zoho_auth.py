@@ -62,7 +62,9 @@ async def test_the_api_domain_named_by_the_token_answer_is_used(
     assert isinstance(backend, ZohoBackend)
     async with backend:
         created = await backend.create(Group(name="moved"))
-        assert backend.transport.base_url == f"{zoho_url}/crm/v8"
+        assert backend.transport.auth is not None
+        credentials = await backend.transport.auth.credentials()
+        assert credentials.base_url == f"{zoho_url}/crm/v8"
     assert zoho_emulator.groups[created.id or ""].name == "moved"
 
 
@@ -115,12 +117,12 @@ async def test_a_refused_fixed_token_is_not_retried(zoho_url: str) -> None:
 
 
 def test_read_grant_reads_seconds_and_the_millisecond_variant() -> None:
-    grant, domain = read_grant(
+    grant = read_grant(
         {"access_token": "t", "expires_in": 3600, "api_domain": "https://www.zohoapis.eu"}
     )
-    assert (grant.expires_in, domain) == (3600.0, "https://www.zohoapis.eu")
-    grant, _ = read_grant({"access_token": "t", "expires_in": 3600000, "expires_in_sec": 3600})
-    assert grant.expires_in == 3600.0
+    assert (grant.expires_in, grant.base_url) == (3600.0, "https://www.zohoapis.eu/crm/v8")
+    grant = read_grant({"access_token": "t", "expires_in": 3600000, "expires_in_sec": 3600})
+    assert (grant.expires_in, grant.base_url) == (3600.0, None)
     with pytest.raises(AuthenticationError, match="not https"):
         read_grant({"access_token": "t", "api_domain": "http://evil.example.com"})
     with pytest.raises(AuthenticationError):

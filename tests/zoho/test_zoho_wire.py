@@ -57,7 +57,7 @@ def mocked() -> AsyncIterator[aioresponses]:
 
 @pytest.fixture
 async def zoho() -> AsyncIterator[ZohoBackend]:
-    backend = open_backend("zoho", dc="eu", access_token=TOKEN, retry=2)
+    backend = open_backend("zoho", dc="eu", access_token=TOKEN, max_attempts=3)
     assert isinstance(backend, ZohoBackend)
     backend.transport._sleep = _no_sleep  # retries without waiting
     async with backend:
@@ -300,6 +300,46 @@ async def test_delete_polls_a_scheduled_deletion_job(
     assert len(sent(mocked, "GET", jobs)) == 2
 
 
+async def test_a_deletion_job_check_answering_204_means_the_delete_is_done(
+    mocked: aioresponses, zoho: ZohoBackend
+) -> None:
+    scheduled = {
+        "code": "SCHEDULED",
+        "details": {"job_id": "78"},
+        "message": "",
+        "status": "scheduled",
+    }
+    mocked.delete(f"{API}/43", payload={"user_groups": [scheduled]})
+    jobs = f"{API}/actions/deletion_jobs?job_id=78"
+    mocked.get(jobs, status=204)  # the v8 spec: no deletion job pending
+    await zoho.delete("43")
+    assert len(sent(mocked, "GET", jobs)) == 1
+
+
+async def test_get_of_one_group_answering_204_is_not_found(
+    mocked: aioresponses, zoho: ZohoBackend
+) -> None:
+    mocked.get(f"{API}/44", status=204)  # the v8 spec's answer for an unknown group
+    with pytest.raises(NotFoundError, match="44") as info:
+        await zoho.get("44")
+    assert info.value.status == 204
+    assert len(sent(mocked, "GET", f"{API}/44")) == 1
+
+
+async def test_a_listing_that_repeats_its_page_ends_with_a_transport_error(
+    mocked: aioresponses, zoho: ZohoBackend
+) -> None:
+    lying = {
+        "user_groups": [{"id": "1001", "name": "g1"}],
+        "info": {"per_page": 200, "count": 1, "page": 1, "more_records": True},
+    }
+    mocked.get(f"{API}?page=1&per_page=200", payload=lying)
+    mocked.get(f"{API}?page=2&per_page=200", payload=lying)  # the same page again
+    with pytest.raises(TransportError, match="repeats page 1"):
+        _ = [g async for g in zoho.groups()]
+    assert len(mocked.requests) == 2
+
+
 def _config_dict(zoho: ZohoBackend) -> dict[str, Any]:
     import attrs
 
@@ -421,7 +461,7 @@ async def test_429_is_retried_and_then_raised_as_rate_limited(
     with pytest.raises(RateLimitedError) as info:
         await zoho.create(SEED_GROUP)
     assert info.value.retry_after == 3.0
-    assert len(sent(mocked, "POST", API)) == 3  # the first try and retry=2
+    assert len(sent(mocked, "POST", API)) == 3  # max_attempts=3: three sends in all
 
 
 async def test_a_partial_batch_gives_one_outcome_per_group(mocked: aioresponses) -> None:

@@ -1,4 +1,4 @@
-"""What every built-in backend shares: context management and the checks made before I/O."""
+"""``BackendBase``: what backends share: the pipeline, ``async with``, checks before I/O."""
 
 from __future__ import annotations
 
@@ -6,22 +6,35 @@ import re
 from typing import Any, ClassVar, Self
 
 from ..errors import ValidationError
+from ..http import Throttle, Transport
 from ..models import Capabilities, Group, GroupChanges
 
 __all__ = ["BackendBase"]
 
 
 class BackendBase:
-    """Mixin for backends: ``async with``, and validation of ids and input before any request."""
+    """A base for backends: ``async with``, the request pipeline, and checks before any request.
+
+    An HTTP backend sets ``transport`` (``TransportOptions.make_transport`` builds it from
+    its options); ``aclose`` closes it and ``throttle`` is its throttle, which jobs read for
+    progress. A backend without one (in memory) leaves it None.
+    """
 
     name: str
     capabilities: Capabilities
+    transport: Transport | None = None
     # What the vendor's ids look like; anything else is refused before it reaches a URL path.
     id_pattern: ClassVar[re.Pattern[str]] = re.compile(r"[0-9]{1,19}")
     id_description: ClassVar[str] = "a string of at most 19 digits"
 
+    @property
+    def throttle(self) -> Throttle | None:
+        """The throttle every request of this backend goes through (None: no transport)."""
+        return None if self.transport is None else self.transport.throttle
+
     async def aclose(self) -> None:
-        return None
+        if self.transport is not None:
+            await self.transport.aclose()
 
     async def __aenter__(self) -> Self:
         return self

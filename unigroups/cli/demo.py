@@ -93,7 +93,7 @@ async def run_demo(out: Output, *, groups: int = 300, latency: float = 0.01, see
             after = await zoho.update(test_group.id, GroupChanges(remove=[DEBORAH]))
             elapsed = time.monotonic() - started
             stats = {
-                k: zoho.transport.stats[k] + office.transport.stats[k]
+                k: getattr(zoho.transport.stats, k) + getattr(office.transport.stats, k)
                 for k in ("requests", "retries", "rate_limited")
             }
     removed = DEBORAH not in (after.members or ())

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import base64
 
-from ...auth import (
+from ...http import (
+    Auth,
     HeaderAuth,
+    Redactor,
     RefreshingToken,
+    Sender,
     TokenAuth,
     TokenGrant,
     expires_in,
     refresh_token_grant,
 )
-from ...http import Auth, Transport
 from .config import SuperOfficeConfig
 
 __all__ = ["superoffice_auth"]
 
 
-def superoffice_auth(config: SuperOfficeConfig, transport: Transport) -> Auth:
+def superoffice_auth(config: SuperOfficeConfig, sender: Sender) -> Auth:
     app = {"SO-AppToken": config.app_token} if config.app_token else {}
     if config.username is not None:
         pair = base64.b64encode(f"{config.username}:{config.password}".encode()).decode()
@@ -34,13 +36,14 @@ def superoffice_auth(config: SuperOfficeConfig, transport: Transport) -> Auth:
 
     async def refresh() -> TokenGrant:
         data = await refresh_token_grant(
-            transport,
+            sender,
             config.token_endpoint,
             client_id=config.client_id or "",
             client_secret=config.client_secret or "",
             refresh_token=config.refresh_token or "",
+            redact=Redactor(config.secrets),
         )
         return TokenGrant(data["access_token"], expires_in(data, "expires_in"))
 
-    token = RefreshingToken(refresh, token=config.access_token)
+    token = RefreshingToken(refresh, token=config.access_token, timeout=config.timeout)
     return TokenAuth("Bearer", token, extra_headers=app, secrets=config.secrets())

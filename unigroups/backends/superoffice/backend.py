@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Final
 import attrs
 
 from ...errors import UnsupportedOperationError, ValidationError
-from ...http import Reply, Transport, path_segment
+from ...http import Reply, Request, Transport, path_segment
 from ...models import Capabilities, Group, GroupChanges, Member
 from ..base import BackendBase
 from . import wire
@@ -29,6 +29,7 @@ class SuperOfficeBackend(BackendBase):
     """
 
     name: str = "superoffice"
+    transport: Transport
     config_class: ClassVar[type[SuperOfficeConfig]] = SuperOfficeConfig
     capabilities: Capabilities = Capabilities(
         member_kinds=frozenset(),
@@ -43,14 +44,13 @@ class SuperOfficeBackend(BackendBase):
     def __init__(self, config: SuperOfficeConfig) -> None:
         self.config = config
         self.locale = config.locale
-        self.transport = Transport.from_options(
-            config,
+        self.transport = config.make_transport(
             backend=self.name,
             base_url=config.api_base,
             parse_error=wire.parse_error,
+            auth=lambda sender: superoffice_auth(config, sender),
             secrets=config.secrets,
         )
-        self.transport.auth = superoffice_auth(config, self.transport)
         self._owns_transport = True
 
     def __repr__(self) -> str:
@@ -83,17 +83,16 @@ class SuperOfficeBackend(BackendBase):
             raise ValidationError(f"{checked} is not an int32 UserGroup id", field=field)
         return checked
 
-    async def _call(self, method: str, path: str = "", **kw: Any) -> Reply:
-        return await self.transport.request(
-            method, f"{ITEMS}{path}", headers=self.locale.headers(), **kw
-        )
+    async def _call(self, method: str, path: str = "", **fields: Any) -> Reply:
+        request = Request(method, f"{ITEMS}{path}", headers=self.locale.headers(), **fields)
+        return await self.transport.send(request)
 
     # -- GroupBackend ---------------------------------------------------------------------
 
     async def create(self, group: Group) -> Group:
         self.check_new_group(group)
         body = wire.carrier_for(attrs.evolve(group, id=None))
-        reply = await self._call("POST", json_body=body)
+        reply = await self._call("POST", body=body)
         return wire.group_from_carrier(reply.data)
 
     async def get(self, group_id: str) -> Group:
@@ -103,7 +102,7 @@ class SuperOfficeBackend(BackendBase):
     async def groups(self, *, include_inactive: bool = False) -> AsyncIterator[Group]:
         # The list endpoint has no paging: one answer holds every group.
         params = {"includeDeleted": "true" if include_inactive else "false"}
-        reply = await self._call("GET", params=params)
+        reply = await self._call("GET", query=params)
         for group in wire.groups_from_list(reply.data):
             yield group
 
@@ -118,7 +117,7 @@ class SuperOfficeBackend(BackendBase):
     async def find(self, name: str) -> Group | None:
         # There is no name filter: list every group, deleted ones too (they still hold their
         # name in the unique index), and convert only the match.
-        reply = await self._call("GET", params={"includeDeleted": "true"})
+        reply = await self._call("GET", query={"includeDeleted": "true"})
         return wire.group_named(reply.data, name)
 
     async def update(self, group_id: str, changes: GroupChanges) -> Group:
@@ -126,9 +125,7 @@ class SuperOfficeBackend(BackendBase):
         # PUT replaces the whole carrier, so start from what the group holds now.
         current = await self.get(group_id)
         wanted = changes.apply_to(current)
-        reply = await self._call(
-            "PUT", f"/{path_segment(group_id)}", json_body=wire.carrier_for(wanted)
-        )
+        reply = await self._call("PUT", f"/{path_segment(group_id)}", body=wire.carrier_for(wanted))
         return wire.group_from_carrier(reply.data)
 
     async def delete(self, group_id: str) -> None:

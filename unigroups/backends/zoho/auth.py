@@ -5,16 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ...auth import (
+from ...errors import AuthenticationError, ConfigurationError
+from ...http import (
+    Auth,
     HeaderAuth,
+    Redactor,
     RefreshingToken,
+    Sender,
     TokenAuth,
     TokenGrant,
     expires_in,
     refresh_token_grant,
 )
-from ...errors import AuthenticationError, ConfigurationError
-from ...http import Auth, Transport
 from ...options import check_secure_url
 from .config import ZohoConfig
 
@@ -23,8 +25,8 @@ __all__ = ["SCHEME", "read_grant", "zoho_auth"]
 SCHEME = "Zoho-oauthtoken"
 
 
-def zoho_auth(config: ZohoConfig, transport: Transport) -> Auth:
-    """The Auth for the configured credentials; a refresh may move ``transport.base_url``."""
+def zoho_auth(config: ZohoConfig, sender: Sender) -> Auth:
+    """The Auth for the configured credentials; a renewed grant names the API domain."""
     if config.access_token is not None:
         return HeaderAuth({"Authorization": f"{SCHEME} {config.access_token}"}, config.secrets())
     if config.token_provider is not None:
@@ -32,22 +34,21 @@ def zoho_auth(config: ZohoConfig, transport: Transport) -> Auth:
 
     async def refresh() -> TokenGrant:
         data = await refresh_token_grant(
-            transport,
+            sender,
             f"{config.accounts_base}/oauth/v2/token",
             client_id=config.client_id or "",
             client_secret=config.client_secret or "",
             refresh_token=config.refresh_token or "",
+            redact=Redactor(config.secrets),
         )
-        grant, api_domain = read_grant(data)
-        if api_domain:
-            transport.base_url = f"{api_domain.rstrip('/')}/crm/{config.version}"
-        return grant
+        return read_grant(data, config.version)
 
-    return TokenAuth(SCHEME, RefreshingToken(refresh), secrets=config.secrets())
+    token = RefreshingToken(refresh, timeout=config.timeout)
+    return TokenAuth(SCHEME, token, secrets=config.secrets())
 
 
-def read_grant(data: Mapping[str, Any]) -> tuple[TokenGrant, str | None]:
-    """Zoho's token answer: a grant and the api_domain to use from now on.
+def read_grant(data: Mapping[str, Any], version: str = "v8") -> TokenGrant:
+    """Zoho's token answer: the token, its lifetime, and the API base it is good for.
 
     Where ``expires_in_sec`` is sent, ``expires_in`` is in milliseconds: prefer the former.
     """
@@ -57,6 +58,7 @@ def read_grant(data: Mapping[str, Any]) -> tuple[TokenGrant, str | None]:
             backend="zoho",
         )
     api_domain = data.get("api_domain")
+    base_url = None
     if isinstance(api_domain, str) and api_domain:
         try:
             check_secure_url(api_domain, "api_domain")
@@ -65,7 +67,7 @@ def read_grant(data: Mapping[str, Any]) -> tuple[TokenGrant, str | None]:
                 "Zoho's accounts server named an api_domain that is not https; refusing it",
                 backend="zoho",
             ) from None
-    else:
-        api_domain = None
-    grant = TokenGrant(data["access_token"], expires_in(data, "expires_in_sec", "expires_in"))
-    return grant, api_domain
+        base_url = f"{api_domain.rstrip('/')}/crm/{version}"
+    return TokenGrant(
+        data["access_token"], expires_in(data, "expires_in_sec", "expires_in"), base_url
+    )

@@ -9,8 +9,8 @@ from typing import Any, ClassVar, Final
 
 import attrs
 
-from ...errors import BackendError, TransportError, UnsupportedOperationError
-from ...http import Reply, Transport, path_segment
+from ...errors import BackendError, NotFoundError, TransportError, UnsupportedOperationError
+from ...http import Reply, Request, Transport, pages, path_segment
 from ...models import UNSET, Capabilities, Group, GroupChanges, Member, MemberKind, Unset
 from ..base import BackendBase
 from . import wire
@@ -31,6 +31,7 @@ class ZohoBackend(BackendBase):
     """Zoho CRM user groups. Open with ``open_backend("zoho", ...)`` (see ZohoConfig)."""
 
     name: str = "zoho"
+    transport: Transport
     config_class: ClassVar[type[ZohoConfig]] = ZohoConfig
     capabilities: Capabilities = Capabilities(
         member_kinds=frozenset(MemberKind),
@@ -46,20 +47,16 @@ class ZohoBackend(BackendBase):
         self.config = config
         if config.max_batch != 1:  # an instance attribute: the class default stays the spec's
             self.capabilities = attrs.evolve(self.capabilities, max_batch=config.max_batch)
-        self.transport = Transport.from_options(
-            config,
+        self.transport = config.make_transport(
             backend=self.name,
             base_url=f"{config.api_base}/crm/{config.version}",
             parse_error=wire.parse_error,
+            auth=lambda sender: zoho_auth(config, sender),
             secrets=config.secrets,
         )
-        self.transport.auth = zoho_auth(config, self.transport)
 
     def __repr__(self) -> str:
         return f"ZohoBackend(base_url={self.transport.base_url!r})"
-
-    async def aclose(self) -> None:
-        await self.transport.aclose()
 
     def check_new_group(self, group: Group) -> None:
         super().check_new_group(group)
@@ -74,15 +71,15 @@ class ZohoBackend(BackendBase):
 
     # -- requests -----------------------------------------------------------------------
 
-    async def _call(self, method: str, path: str = "", **kw: Any) -> Reply:
-        return await self.transport.request(method, f"/settings/user_groups{path}", **kw)
+    async def _call(self, method: str, path: str = "", **fields: Any) -> Reply:
+        return await self.transport.send(Request(method, f"/settings/user_groups{path}", **fields))
 
     async def _send_groups(
         self, method: str, items: Sequence[dict[str, Any]], path: str = ""
     ) -> list[wire.ZohoAnswerEntry | BackendError]:
         """Send ``items`` in one call; one outcome per item, in order (partial success too)."""
         try:
-            reply = await self._call(method, path, json_body=wire.request_body(items))
+            reply = await self._call(method, path, body=wire.request_body(items))
             status, data = reply.status, reply.data
         except BackendError as exc:
             # A 400 whose body lists an entry per item is a per-item answer, not one failure.
@@ -151,6 +148,10 @@ class ZohoBackend(BackendBase):
 
     async def _get_raw(self, group_id: str) -> Any:
         reply = await self._call("GET", f"/{path_segment(self.check_id(group_id))}")
+        if reply.status == 204:  # the v8 spec's answer for an id that names no group
+            raise NotFoundError(
+                f"no user group has the id {group_id}", backend=self.name, status=204
+            )
         return wire.single_group(reply.data)
 
     async def groups(self, *, include_inactive: bool = False) -> AsyncIterator[Group]:
@@ -159,36 +160,30 @@ class ZohoBackend(BackendBase):
             for item in items:
                 yield wire.group_from_zoho(item)
 
-    async def _pages(self, params: dict[str, str]) -> AsyncIterator[list[Any]]:
+    def _pages(self, query: dict[str, str]) -> AsyncIterator[list[Any]]:
         """The listing a page at a time (one generator step per page, not per group)."""
-        page = 1
-        while True:
-            reply = await self._call(
-                "GET", params={**params, "page": str(page), "per_page": str(PAGE_SIZE)}
-            )
-            items, more = wire.groups_page(reply.data)
-            if items:
-                yield items
-            if not more or not items:
-                return
-            page += 1
+
+        async def fetch(page: int) -> tuple[list[Any], bool]:
+            paged = {**query, "page": str(page), "per_page": str(PAGE_SIZE)}
+            return wire.groups_page((await self._call("GET", query=paged)).data)
+
+        return pages(fetch, backend=self.name, max_pages=self.config.max_pages, what="groups")
 
     async def members(self, group_id: str) -> AsyncIterator[Member]:
         async for page in self._member_pages(group_id):
             for member in page:
                 yield member
 
-    async def _member_pages(self, group_id: str) -> AsyncIterator[list[Member]]:
+    def _member_pages(self, group_id: str) -> AsyncIterator[list[Member]]:
         path = f"/{path_segment(self.check_id(group_id))}/sources"
-        page = 1
-        while True:
-            reply = await self._call(
-                "GET", path, params={"page": str(page), "per_page": str(PAGE_SIZE)}
-            )
-            yield wire.members_from_answer(reply.data)
-            if reply.data is None or not wire.sources_page_more(reply.data):
-                return
-            page += 1
+
+        async def fetch(page: int) -> tuple[list[Member], bool]:
+            paged = {"page": str(page), "per_page": str(PAGE_SIZE)}
+            data = (await self._call("GET", path, query=paged)).data
+            return wire.members_from_answer(data), wire.sources_page_more(data)
+
+        what = "group's members"
+        return pages(fetch, backend=self.name, max_pages=self.config.max_pages, what=what)
 
     async def find(self, name: str) -> Group | None:
         # The documented ``name`` query narrows the listing; the exact match is ours to make.
@@ -237,7 +232,9 @@ class ZohoBackend(BackendBase):
     async def _wait_for_deletion(self, job_id: str) -> None:
         deadline = time.monotonic() + self.config.delete_job_timeout
         while True:
-            reply = await self._call("GET", "/actions/deletion_jobs", params={"job_id": job_id})
+            reply = await self._call("GET", "/actions/deletion_jobs", query={"job_id": job_id})
+            if reply.status == 204:  # the v8 spec's answer when no deletion job is pending
+                return
             status = wire.deletion_job_status(reply.data)
             if status in self.config.delete_job_done:
                 return
