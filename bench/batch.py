@@ -6,8 +6,8 @@ flight), so names never collide and no run pays for the state another left behin
 is split into rounds; each round runs the first three phases once, in a rotated order:
 
   ceiling       raw aiohttp, exactly 10 calls in flight (it knows the cap)
-  configured    run_batch(concurrency=10, adaptive=False), backend max_concurrency=10
-  adaptive      run_batch(concurrency=32, adaptive=True), backend max_concurrency=64:
+  configured    run_batch(concurrency=10), backend max_concurrency=10, throttle="fixed"
+  adaptive      run_batch(concurrency=32), backend max_concurrency=64, throttle="adaptive":
                 the cap is not told, the AIMD limit has to find it through 429 answers
   max_batch     configured, with max_batch=10 on an emulator that takes 10 groups a call
                 (one run of the whole count, after the rounds)
@@ -68,12 +68,13 @@ def unigroups_phase(
             access_token=TOKEN,
             max_concurrency=max_concurrency,
             max_batch=max_batch,
+            throttle="adaptive" if adaptive else "fixed",
         )
         async with backend:
             started, cpu = time.perf_counter(), time.process_time()
             # The operations are built on the clock: the raw client builds its JSON there too.
             ops = [Create(Group(f"group {n}")) for n in range(count)]
-            report = await run_batch(backend, ops, concurrency=concurrency, adaptive=adaptive)
+            report = await run_batch(backend, ops, concurrency=concurrency)
             elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         if not report.ok:
             raise SystemExit(f"{report}; first failure: {report.failures[0].error!r}")
@@ -81,8 +82,8 @@ def unigroups_phase(
         return {
             "elapsed": elapsed,
             "cpu": cpu,
-            "requests": stats["requests"],
-            "rate_limited": stats["rate_limited"],
+            "requests": stats.requests,
+            "rate_limited": stats.rate_limited,
             "limit": report.concurrency,
         }
 

@@ -124,6 +124,7 @@ async def test_no_duplicate_after_the_connection_drops_once_the_group_is_stored(
     assert {o.group_id for o in report.outcomes} == set(emulator.groups)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_adaptive_concurrency_keeps_429_under_5_percent(seed: int) -> None:
     """The emulator takes 10 calls at once and the client is not told."""

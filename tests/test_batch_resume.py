@@ -7,9 +7,13 @@ import signal
 import sys
 from pathlib import Path
 
+import pytest
+
 from unigroups.testing.faults import FaultPolicy
 from unigroups.testing.server import serve
 from unigroups.testing.zoho_emulator import ZohoEmulator
+
+pytestmark = pytest.mark.slow  # seconds to minutes each: CI runs it, the quick run skips it
 
 JOB = Path(__file__).parent / "jobs" / "create_groups.py"
 COUNT = 300

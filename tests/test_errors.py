@@ -24,6 +24,7 @@ TREE = {
     "RateLimitedError": "BackendError",
     "ServerError": "BackendError",
     "TransportError": "BackendError",
+    "DecodingError": "TransportError",
 }
 
 

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import cattrs
 
-from ..errors import TransportError
+from ..errors import DecodingError
 
 __all__ = ["strict", "structure_answer"]
 
@@ -35,7 +35,7 @@ def strict(kind: type[Any]) -> Callable[[Any, Any], Any]:
 def structure_answer(
     converter: cattrs.Converter, data: Any, cls: type[T], *, backend: str, what: str
 ) -> T:
-    """Vendor JSON to a wire class; an unexpected shape is a TransportError, never a crash."""
+    """Vendor JSON to a wire class; an unexpected shape is a DecodingError, never a crash."""
     try:
         return converter.structure(data, cls)
     except Exception as exc:  # cattrs wraps what it finds in several exception types
@@ -44,7 +44,7 @@ def structure_answer(
             if isinstance(exc, cattrs.BaseValidationError)
             else f"{type(exc).__name__}: {exc}"
         )
-        raise TransportError(
+        raise DecodingError(
             f"the answer for {what} is not in the documented shape: {problem}",
             backend=backend,
             raw=data,

@@ -32,9 +32,9 @@ __all__ = [
     "parse_retry_after",
 ]
 
-# 429: the vendor refused without acting. 502-504: a gateway or an overloaded vendor; it may
-# have acted, so only requests safe to replay are sent again.
-RETRY_STATUSES: Final = frozenset({429, 502, 503, 504})
+# 429: the vendor refused without acting. 500 and 502-504: a passing fault of the vendor or
+# a gateway; it may have acted, so only requests safe to replay are sent again.
+RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 # A Retry-After longer than this (about 31 years, 1e400 included) is read as this: a wait
 # that long means "not in this job's lifetime", and it stays a finite number in reports.
 RETRY_AFTER_CEILING: Final = 1e9
@@ -112,7 +112,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         seconds = max(0.0, seconds)
     if math.isnan(seconds) or seconds < 0:
         return None
-    return min(seconds, RETRY_AFTER_CEILING)
+    return min(seconds, RETRY_AFTER_CEILING) + 0.0  # + 0.0: "-0" reads as 0.0, not -0.0
 
 
 def classify(
@@ -145,7 +145,7 @@ def classify(
                 request_sent=True,
             )
         )
-    after = parse_retry_after(headers.get("Retry-After"), now)
+    after = parse_retry_after(_header(headers, "Retry-After"), now)
     error = _refusal(status, body, parse_error, backend, redact, after)
     if status == 401:
         return Refresh(error)
@@ -154,14 +154,25 @@ def classify(
     return Fail(error)
 
 
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    """A header by name whatever its case (aiohttp's headers are such a mapping already)."""
+    value = headers.get(name)
+    if value is None:
+        lowered = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == lowered), None)
+    return value
+
+
 def _excerpt(body: bytes, redact: Redactor) -> str:
-    return redact(body[:BODY_EXCERPT].decode("utf-8", errors="replace"))
+    # Redacted before it is cut: a secret across the cut would leave a piece behind.
+    text = body[: 2 * BODY_EXCERPT].decode("utf-8", errors="replace")
+    return redact(text)[:BODY_EXCERPT]
 
 
 def _undecodable(
     status: int, headers: Mapping[str, str], body: bytes, backend: str, redact: Redactor
 ) -> DecodingError:
-    kind = headers.get("Content-Type", "no content type").split(";")[0].strip()
+    kind = redact(_header(headers, "Content-Type") or "no content type").split(";")[0].strip()
     return DecodingError(
         f"the vendor's answer is not JSON ({kind}, {len(body)} bytes); "
         "is the URL that of the vendor's API?",
@@ -185,6 +196,8 @@ def _refusal(
         parsed = _excerpt(body, redact)  # HTML or plain text: kept as text, never a crash
     try:
         info = parse_error(status, parsed)
+        if not isinstance(info, VendorError):
+            raise TypeError(f"parse_error gave {type(info).__name__}, not a VendorError")
     except Exception:  # a vendor body of an unexpected shape is still an answer
         info = VendorError(message=f"HTTP {status}")
     return build_error(

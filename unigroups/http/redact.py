@@ -29,7 +29,7 @@ class Redactor:
             return self(data)
         if isinstance(data, dict):
             return {self(str(k)): self.value(v) for k, v in data.items()}
-        if isinstance(data, list):
+        if isinstance(data, (list, tuple)):
             return [self.value(v) for v in data]
         return data
 

@@ -129,22 +129,29 @@ class FixedThrottle:
                     waited = True
                     await self._sleep(pause)
                     continue
-                if self._active < self.current:
+                # First come, first served: a newcomer queues behind waiters already there.
+                if self._active < self.current and not self._waiters:
                     self._active += 1
                     return Permit(self._clock())
+                if deadline - now <= 0:
+                    self._refused += 1
+                    return None
                 waited = True
                 if not await self._queue(deadline - now):
                     self._refused += 1
                     return None
+                if self._paused_until <= self._clock():
+                    return Permit(self._clock())  # the slot was handed over by _wake
+                self._active -= 1  # a pause began meanwhile: give the slot back, wait it out
+                self._wake()
         finally:
             if waited:
                 self._waits += 1
                 self._waited += self._clock() - started
 
     async def _queue(self, seconds: float) -> bool:
-        """Wait for a turn, at most ``seconds``; False when the time ran out."""
-        if seconds <= 0:
-            return False
+        """Wait for a slot handed over by ``_wake``, at most ``seconds``; False when the
+        time ran out (the slot, if handed over meanwhile, passes to the next waiter)."""
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
@@ -160,7 +167,8 @@ class FixedThrottle:
 
     def _forget(self, waiter: asyncio.Future[None]) -> None:
         if waiter.done() and not waiter.cancelled():
-            self._wake()  # woken, then gave up: the turn passes to the next one
+            self._active -= 1  # handed a slot, then gave up: it passes to the next one
+            self._wake()
         elif waiter in self._waiters:
             self._waiters.remove(waiter)
 
@@ -180,14 +188,13 @@ class FixedThrottle:
         self._wake()
 
     def _wake(self) -> None:
-        # Wake only as many waiters as may start now: waking all of them (a job may have
-        # dozens waiting) costs CPU on every call and starts nothing more.
-        free = self.current - self._active
-        while free > 0 and self._waiters:
+        # Hand free slots to the waiters in turn, counting each as taken at once, so that
+        # a newcomer cannot take it before the woken waiter runs.
+        while self._active < self.current and self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
-                free -= 1
+                self._active += 1
 
     def _learn_success(self) -> None:
         """A fixed throttle learns nothing."""
@@ -215,13 +222,18 @@ class AdaptiveThrottle(FixedThrottle):
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         super().__init__(limit, clock=clock, sleep=sleep)
+        if not (0 < decrease < 1 and increase > 0 and 0 < probe <= 1):
+            raise ValueError("decrease must be in (0, 1), increase above 0, probe in (0, 1]")
         self._decrease = decrease
         self._increase = increase
         self._probe = probe
         self._refused_at = float("inf")  # the limit when the vendor last answered 429
         self._last_decrease = float("-inf")
+        # When recent sends were answered OK: a burst of 429s is measured against them.
+        self._taken: collections.deque[float] = collections.deque(maxlen=4 * limit)
 
     def _learn_success(self) -> None:
+        self._taken.append(self._clock())
         if self.limit < self.max_limit:
             step = self._increase / self.limit
             if self.limit >= self._refused_at - 1:
@@ -235,8 +247,12 @@ class AdaptiveThrottle(FixedThrottle):
             self._refused_at = self.limit
             self.limit = max(1.0, self.limit * self._decrease)
             self._last_decrease = now
-        elif self._active >= 1:
+        else:
             # More refusals in the same round trip (a burst over a cap): the vendor took at
-            # most what was in flight besides this send, a tighter bound than the factor.
-            self._refused_at = min(self._refused_at, float(self._active + 1))
-            self.limit = max(1.0, min(self.limit, float(self._active)))
+            # most what is still in flight and what it answered OK in that round trip, a
+            # tighter bound than the factor.
+            since = self._last_decrease - self._round_trip
+            took = float(self._active + sum(1 for t in self._taken if t >= since))
+            if took >= 1:
+                self._refused_at = min(self._refused_at, took + 1)
+                self.limit = max(1.0, min(self.limit, took))

@@ -93,7 +93,7 @@ class Transport:
 
     async def send(self, request: Request) -> Reply:
         """The answer to ``request``, or the typed error that ended it."""
-        renewed = False
+        renewed: Credentials | None = None  # what this request's last renewal gave
         attempt = 0
         while True:
             attempt += 1
@@ -105,10 +105,12 @@ class Transport:
             if isinstance(verdict, Fail) or attempt >= self.policy.attempts:
                 self._end(verdict.error, attempt)
             if isinstance(verdict, Refresh):
-                if renewed or credentials is None or self.auth is None:
+                # Fresh credentials refused at once are the answer; credentials that expired
+                # since (a long job, a short token lifetime) are renewed again.
+                if credentials is None or self.auth is None or credentials == renewed:
                     self._end(verdict.error, attempt)
-                renewed = True  # one renewal per request: a second 401 is the answer
-                if await self.auth.refresh(credentials) is None:
+                renewed = await self.auth.refresh(credentials)
+                if renewed is None:
                     self._end(verdict.error, attempt)
                 self.stats.refreshes += 1
                 continue

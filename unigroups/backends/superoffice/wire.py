@@ -10,7 +10,7 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from ...errors import DuplicateGroupError, TransportError, ValidationError
+from ...errors import DecodingError, DuplicateGroupError, ValidationError
 from ...http import VendorError
 from ...models import Group
 from ..decoding import strict, structure_answer
@@ -126,11 +126,11 @@ def carrier_for(group: Group) -> dict[str, Any]:
 def group_from_carrier(data: Any) -> Group:
     carrier = structure(data, UserGroupCarrier, "a user group")
     if not 1 <= carrier.id <= INT32_MAX:
-        raise TransportError(
+        raise DecodingError(
             f"SuperOffice sent a user group with id {carrier.id}", backend="superoffice", raw=data
         )
     if not -INT32_MAX - 1 <= carrier.rank <= INT32_MAX:  # else an update could not send it back
-        raise TransportError(
+        raise DecodingError(
             f"SuperOffice sent a user group with rank {carrier.rank}",
             backend="superoffice",
             raw=data,
@@ -147,7 +147,7 @@ def group_from_carrier(data: Any) -> Group:
             raw=data,
         )
     except Exception as exc:
-        raise TransportError(
+        raise DecodingError(
             f"SuperOffice sent a group unigroups cannot represent: {exc}",
             backend="superoffice",
             raw=data,
@@ -156,7 +156,7 @@ def group_from_carrier(data: Any) -> Group:
 
 def groups_from_list(data: Any) -> list[Group]:
     if not isinstance(data, list):
-        raise TransportError(
+        raise DecodingError(
             "SuperOffice's list of user groups is not an array", backend="superoffice", raw=data
         )
     return [group_from_carrier(item) for item in data]
@@ -165,7 +165,7 @@ def groups_from_list(data: Any) -> list[Group]:
 def group_named(data: Any, name: str) -> Group | None:
     """The group called exactly ``name`` in a list answer; only that one is converted."""
     if not isinstance(data, list):
-        raise TransportError(
+        raise DecodingError(
             "SuperOffice's list of user groups is not an array", backend="superoffice", raw=data
         )
     for item in data:
