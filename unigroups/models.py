@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any, Final, TypeAlias, TypeVar
+from typing import Any, Final, TypeAlias
 
 import attrs
 
@@ -54,12 +54,16 @@ _HIERARCHICAL: Final = frozenset({MemberKind.ROLE, MemberKind.TERRITORY})
 
 
 def _typed(
-    *types: type, optional: bool = False
+    *types: type, optional: bool = False, not_blank: bool = False
 ) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
-    """A validator raising ValidationError (not TypeError) when the value has the wrong type."""
+    """A validator raising ValidationError (not TypeError) when the value has the wrong type;
+    with ``not_blank``, also when a string is empty or only whitespace."""
     names = " or ".join(t.__name__ for t in types) + (" or None" if optional else "")
+    # Exactly one of the types (or None) passes in one set lookup: models are built by the
+    # hundred per page read, so the usual case must cost next to nothing.
+    exact = frozenset((*types, type(None)) if optional else types)
 
-    def check(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    def check_type(attribute: attrs.Attribute[Any], value: Any) -> None:
         if value is None and optional:
             return
         # bool is an int subclass, but never a valid rank or id.
@@ -70,15 +74,22 @@ def _typed(
                 f"must be {names}, not {type(value).__name__}", field=attribute.name
             )
 
-    return check
+    def check(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if type(value) not in exact:
+            check_type(attribute, value)
 
+    def check_not_blank(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if type(value) not in exact:
+            check_type(attribute, value)
+        if isinstance(value, str) and not value.strip():
+            raise ValidationError("must not be empty or blank", field=attribute.name)
 
-def _not_blank(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, str) and not value.strip():
-        raise ValidationError("must not be empty or blank", field=attribute.name)
+    return check_not_blank if not_blank else check
 
 
 def _to_kind(value: Any) -> MemberKind:
+    if type(value) is MemberKind:  # the usual case, without the enum's lookup
+        return value
     try:
         return MemberKind(value)
     except ValueError:
@@ -99,7 +110,7 @@ class Member:
     """A member of a group: a user, a role, another group or a territory."""
 
     kind: MemberKind = attrs.field(converter=_to_kind)
-    id: str = attrs.field(validator=[_typed(str), _not_blank])
+    id: str = attrs.field(validator=_typed(str, not_blank=True))
     name: str | None = attrs.field(default=None, eq=False, validator=_typed(str, optional=True))
     include_subordinates: bool = attrs.field(default=False, validator=_typed(bool))
 
@@ -153,12 +164,12 @@ def _members_eq_key(members: tuple[Member, ...] | None) -> frozenset[Member] | N
 class Group:
     """A user group as the vendor holds it (or as the caller wants it created)."""
 
-    name: str = attrs.field(validator=[_typed(str), _not_blank])
+    name: str = attrs.field(validator=_typed(str, not_blank=True))
     description: str | None = attrs.field(default=None, validator=_typed(str, optional=True))
     members: tuple[Member, ...] | None = attrs.field(
         default=None, converter=_to_tuple, validator=_check_members, eq=_members_eq_key
     )
-    id: str | None = attrs.field(default=None, validator=[_typed(str, optional=True), _not_blank])
+    id: str | None = attrs.field(default=None, validator=_typed(str, optional=True, not_blank=True))
     active: bool = attrs.field(default=True, validator=_typed(bool))
     rank: int | None = attrs.field(default=None, validator=_typed(int, optional=True))
     created_at: datetime | None = attrs.field(
@@ -171,77 +182,6 @@ class Group:
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
 
 
-# -- building from values already checked -------------------------------------------------
-#
-# A wire layer's fast path checks each value of a vendor's answer against the rules the
-# validators enforce (a listing reads 200 groups a page, a member page 200 members) and sends
-# anything else through the validating constructor, which names the problem. For what passed,
-# these builders fill the frozen, slotted instance directly, a slot at a time, unrolled: this
-# is the hot path. tests/test_wire_fast_paths.py holds both ways of building to one result.
-
-M = TypeVar("M", Member, Group)
-
-
-def _slot_setter(cls: type[M], field: str) -> Callable[[M, Any], None]:
-    setter: Callable[[M, Any], None] = cls.__dict__[field].__set__
-    return setter
-
-
-_set_kind = _slot_setter(Member, "kind")
-_set_member_id = _slot_setter(Member, "id")
-_set_member_name = _slot_setter(Member, "name")
-_set_include_subordinates = _slot_setter(Member, "include_subordinates")
-
-
-def member_from_checked(
-    kind: MemberKind, id: str, name: str | None, include_subordinates: bool
-) -> Member:
-    """``Member(kind, id, name=name, include_subordinates=...)`` for values known to pass."""
-    member: Member = object.__new__(Member)
-    _set_kind(member, kind)
-    _set_member_id(member, id)
-    _set_member_name(member, name)
-    _set_include_subordinates(member, include_subordinates)
-    return member
-
-
-_set_name = _slot_setter(Group, "name")
-_set_description = _slot_setter(Group, "description")
-_set_members = _slot_setter(Group, "members")
-_set_id = _slot_setter(Group, "id")
-_set_active = _slot_setter(Group, "active")
-_set_rank = _slot_setter(Group, "rank")
-_set_created_at = _slot_setter(Group, "created_at")
-_set_modified_at = _slot_setter(Group, "modified_at")
-_set_backend = _slot_setter(Group, "backend")
-_set_raw = _slot_setter(Group, "raw")
-
-
-def group_from_checked(
-    name: str,
-    id: str | None,
-    description: str | None,
-    created_at: datetime | None,
-    modified_at: datetime | None,
-    backend: str | None,
-    raw: Mapping[str, Any],
-) -> Group:
-    """``Group(name, description, id=id, ...)`` for values known to pass: a group as a
-    listing holds it (members not loaded, active, unranked)."""
-    group: Group = object.__new__(Group)
-    _set_name(group, name)
-    _set_description(group, description)
-    _set_members(group, None)
-    _set_id(group, id)
-    _set_active(group, True)
-    _set_rank(group, None)
-    _set_created_at(group, created_at)
-    _set_modified_at(group, modified_at)
-    _set_backend(group, backend)
-    _set_raw(group, raw)
-    return group
-
-
 @attrs.frozen
 class GroupChanges:
     """What :meth:`GroupBackend.update` applies. Fields left at their default change nothing.
@@ -251,7 +191,9 @@ class GroupChanges:
     ``include_subordinates`` updates that flag).
     """
 
-    name: str | None = attrs.field(default=None, validator=[_typed(str, optional=True), _not_blank])
+    name: str | None = attrs.field(
+        default=None, validator=_typed(str, optional=True, not_blank=True)
+    )
     description: str | Unset | None = attrs.field(
         default=UNSET, validator=_typed(str, Unset, optional=True)
     )

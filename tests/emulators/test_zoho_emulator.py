@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -525,3 +526,39 @@ def test_runs_as_a_module_and_prints_its_url() -> None:
         finally:
             process.terminate()
     assert process.returncode == 0
+
+
+def test_the_zoho_emulator_cli_seeds_groups_and_takes_several_per_call() -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "unigroups.testing.zoho_emulator",
+        "--seed-groups",
+        "3",
+        "--max-groups-per-request",
+        "2",
+    ]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            base = process.stdout.readline().strip()
+
+            def call(method: str, body: Any = None) -> tuple[int, Any]:
+                request = urllib.request.Request(
+                    f"{base}/crm/v8/settings/user_groups",
+                    method=method,
+                    data=None if body is None else json.dumps(body).encode(),
+                    headers={"Authorization": "Zoho-oauthtoken test-token"},
+                )
+                with urllib.request.urlopen(request) as answer:
+                    return answer.status, json.load(answer)
+
+            status, listing = call("GET")
+            assert status == 200
+            assert [g["name"] for g in listing["user_groups"]] == [
+                f"seeded group {n:07d}" for n in range(3)
+            ]
+            two = {"user_groups": [{"name": "a", "sources": []}, {"name": "b", "sources": []}]}
+            assert call("POST", two)[0] == 201
+        finally:
+            process.terminate()

@@ -1,43 +1,38 @@
 """Zoho's JSON for user groups, to and from the neutral models. The only module that knows
 Zoho's field names.
 
-Vendor shapes are attrs classes; one cattrs converter turns them into JSON and back with the
-renames declared (``_delete``), ids kept as strings and timestamps keeping their offset.
+What unigroups sends is attrs classes that one cattrs converter turns into JSON, with the
+renames declared (``_delete``). What Zoho answers is read by one reader per shape: a group
+and its ``sources[]`` by hand, straight into the models' validating constructors, and the
+entries of an action answer through the converter.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Final, TypeAlias, TypeVar
+from typing import Any, Final, NoReturn, TypeVar
 
 import attrs
 import cattrs
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+from cattrs.fns import identity
+from cattrs.gen import make_dict_unstructure_fn, override
 
 from ...errors import (
     AuthenticationError,
     BackendError,
+    DecodingError,
     DuplicateGroupError,
     InvalidDataError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitedError,
     ServerError,
-    TransportError,
     ValidationError,
     build_error,
 )
 from ...http import VendorError
-from ...models import (
-    UNSET,
-    Group,
-    Member,
-    MemberKind,
-    Unset,
-    group_from_checked,
-    member_from_checked,
-)
+from ...models import UNSET, Group, Member, MemberKind, Unset
 from ..decoding import strict, structure_answer
 
 __all__ = [
@@ -48,7 +43,6 @@ __all__ = [
     "changes_to_sources",
     "group_from_zoho",
     "group_to_zoho",
-    "member_from_source",
     "parse_error",
 ]
 
@@ -70,25 +64,22 @@ class ZohoSourceRef:
 
 @attrs.frozen
 class ZohoSource:
-    """One ``sources[]`` item: a member, or with ``delete`` the removal of one."""
+    """One ``sources[]`` item as unigroups sends it: a member, or with ``delete`` its removal."""
 
     source: ZohoSourceRef
     type: str
     subordinates: bool | None = None
-    sub_territories: bool | None = None  # in the v8 spec and the SDK, read as subordinates
     delete: bool | None = None  # "_delete" on the wire
 
 
 @attrs.frozen
 class ZohoUserGroup:
-    """A group as Zoho sends or receives it; ``sources`` is absent from single-group reads."""
+    """One ``user_groups[]`` item as unigroups sends it."""
 
     name: str
     id: str | None = None
     description: str | None = None
     sources: list[ZohoSource] | None = None
-    created_time: datetime | None = None
-    modified_time: datetime | None = None
 
 
 @attrs.frozen
@@ -101,128 +92,24 @@ class ZohoAnswerEntry:
     details: dict[str, Any] = attrs.field(factory=dict)
 
 
-_SourceValues: TypeAlias = tuple[str, str | None, str, bool | None, bool | None, bool | None]
-_GroupValues: TypeAlias = tuple[
-    str, str | None, str | None, list[Any] | None, datetime | None, datetime | None
-]
-
-
-def _source_values(data: Any) -> _SourceValues | None:
-    """A ``sources[]`` item in the documented case, every value of exactly its type: (id,
-    name, type, subordinates, sub_territories, _delete). None for anything else."""
-    if type(data) is not dict:
-        return None
-    ref = data.get("source")
-    kind = data.get("type")
-    if type(ref) is not dict or type(kind) is not str:
-        return None
-    ref_id = ref.get("id")
-    ref_name = ref.get("name")
-    subordinates = data.get("subordinates")
-    sub_territories = data.get("sub_territories")
-    delete = data.get("_delete")
-    if (  # written out, not through a helper: this runs 200 times a page
-        type(ref_id) is not str
-        or (ref_name is not None and type(ref_name) is not str)
-        or (subordinates is not None and type(subordinates) is not bool)
-        or (sub_territories is not None and type(sub_territories) is not bool)
-        or (delete is not None and type(delete) is not bool)
-    ):
-        return None
-    return ref_id, ref_name, kind, subordinates, sub_territories, delete
-
-
-def _group_values(data: Any) -> _GroupValues | None:
-    """A ``user_groups[]`` item in the documented case, timestamps read: (name, id,
-    description, sources as sent, created, modified). None for anything else."""
-    if type(data) is not dict:
-        return None
-    name = data.get("name")
-    group_id = data.get("id")
-    description = data.get("description")
-    sources = data.get("sources")
-    created = data.get("created_time")
-    modified = data.get("modified_time")
-    if (  # written out, as above
-        type(name) is not str
-        or (group_id is not None and type(group_id) is not str)
-        or (description is not None and type(description) is not str)
-        or (sources is not None and type(sources) is not list)
-        or (created is not None and type(created) is not str)
-        or (modified is not None and type(modified) is not str)
-    ):
-        return None
-    try:
-        created_at = None if created is None else datetime.fromisoformat(created)
-        modified_at = None if modified is None else datetime.fromisoformat(modified)
-    except ValueError:
-        return None
-    return name, group_id, description, sources, created_at, modified_at
-
-
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(omit_if_default=True)
-    converter.register_structure_hook(datetime, lambda v, _: datetime.fromisoformat(v))
-    converter.register_unstructure_hook(datetime, datetime.isoformat)
     converter.register_structure_hook(str, strict(str))
+    # JSON values as they are, written inline by the generated hooks: without these, every
+    # optional field looks its hook up again per value (a create sends up to 200 sources).
+    converter.register_unstructure_hook(str | None, identity)
+    converter.register_unstructure_hook(bool | None, identity)
     converter.register_unstructure_hook(
         ZohoSource,
         make_dict_unstructure_fn(
             ZohoSource, converter, _cattrs_omit_if_default=True, delete=override(rename="_delete")
         ),
     )
-    checked_source = make_dict_structure_fn(
-        ZohoSource, converter, delete=override(rename="_delete")
+    source_json = converter.get_unstructure_hook(ZohoSource)
+    converter.register_unstructure_hook(
+        list[ZohoSource] | None,
+        lambda sources: None if sources is None else [source_json(s) for s in sources],
     )
-    checked_group = make_dict_structure_fn(ZohoUserGroup, converter)
-    checked_entry = make_dict_structure_fn(ZohoAnswerEntry, converter)
-    sources_type = list[ZohoSource]
-
-    # A listing reads 200 groups a page and a group's members come 200 a page, so the two
-    # hot shapes get a direct path for the documented case (_source_values, _group_values).
-    # Anything else goes through cattrs' generated hook, which gives the same result or the
-    # error that names the field. (tests/test_wire_fast_paths.py holds them to that.)
-
-    def structure_source(data: Any, cls: Any) -> ZohoSource:
-        values = _source_values(data)
-        if values is None:
-            return checked_source(data, cls)
-        ref_id, ref_name, kind, subordinates, sub_territories, delete = values
-        return ZohoSource(
-            ZohoSourceRef(ref_id, ref_name), kind, subordinates, sub_territories, delete
-        )
-
-    def structure_group(data: Any, cls: Any) -> ZohoUserGroup:
-        values = _group_values(data)
-        if values is None:
-            return checked_group(data, cls)
-        name, group_id, description, sources, created_at, modified_at = values
-        try:
-            members = None if sources is None else converter.structure(sources, sources_type)
-        except Exception:  # cattrs' hook raises the error that names the field
-            return checked_group(data, cls)
-        return ZohoUserGroup(name, group_id, description, members, created_at, modified_at)
-
-    def structure_entry(data: Any, cls: Any) -> ZohoAnswerEntry:
-        # One per group created: the answer batch jobs read by the thousand.
-        if type(data) is dict:
-            code = data.get("code")
-            status = data.get("status")
-            message = data.get("message", "")
-            details = data.get("details", {})
-            if (
-                type(code) is str
-                and type(status) is str
-                and type(message) is str
-                and type(details) is dict
-                and all(type(key) is str for key in details)
-            ):
-                return ZohoAnswerEntry(code, status, message, dict(details))
-        return checked_entry(data, cls)
-
-    converter.register_structure_hook(ZohoAnswerEntry, structure_entry)
-    converter.register_structure_hook(ZohoSource, structure_source)
-    converter.register_structure_hook(ZohoUserGroup, structure_group)
     return converter
 
 
@@ -239,13 +126,14 @@ def structure(data: Any, cls: type[T], what: str) -> T:
 
 
 def source_for(member: Member, *, delete: bool = False) -> ZohoSource:
-    hierarchical = member.kind in _HIERARCHICAL
+    # Subordinates are sent for roles and territories always, so that an update can also
+    # turn them off.
+    hierarchical = member.kind in _HIERARCHICAL and not delete
     return ZohoSource(
-        source=ZohoSourceRef(id=member.id, name=member.name),
-        type=KIND_TO_TYPE[member.kind],
-        # Sent for roles and territories always, so that an update can also turn it off.
-        subordinates=member.include_subordinates if hierarchical and not delete else None,
-        delete=True if delete else None,
+        ZohoSourceRef(member.id, member.name),
+        KIND_TO_TYPE[member.kind],
+        member.include_subordinates if hierarchical else None,
+        True if delete else None,
     )
 
 
@@ -273,21 +161,12 @@ def group_to_zoho(
 
 
 def new_group_item(name: str, description: str | None, members: Iterable[Member]) -> dict[str, Any]:
-    """The ``user_groups[]`` item that creates a group: what ``group_to_zoho`` gives for
-    ``sources=[source_for(m) for m in members]`` (tests hold the two together), built straight
-    from the models, since batch jobs send creates by the thousand."""
-    item: dict[str, Any] = {"name": name}
-    if description is not None:
-        item["description"] = description
-    sources = []
-    for member in members:
-        ref = {"id": member.id} if member.name is None else {"id": member.id, "name": member.name}
-        source: dict[str, Any] = {"source": ref, "type": KIND_TO_TYPE[member.kind]}
-        if member.kind in _HIERARCHICAL:
-            source["subordinates"] = member.include_subordinates
-        sources.append(source)
-    item["sources"] = sources
-    return item
+    """The ``user_groups[]`` item that creates a group (no description: the key left out)."""
+    return group_to_zoho(
+        name,
+        description=UNSET if description is None else description,
+        sources=changes_to_sources(members, ()),
+    )
 
 
 def changes_to_sources(add: Iterable[Member], remove: Iterable[Member]) -> list[ZohoSource]:
@@ -299,17 +178,58 @@ def request_body(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 # -- Zoho to models -----------------------------------------------------------------------
+#
+# One reader per shape, written out by hand, straight into Group(...) and Member(...) and so
+# through their validators: a listing reads 200 groups a page, a member page 200 sources.
+# cattrs' generated hooks, with a wire object in between, cost twice as much a group and took
+# the 0 ms listing benchmark from ~1.45x raw aiohttp to ~1.9x (bench/README.md, "One reader
+# per shape"). A value of the wrong type is refused naming its JSON path, in the words cattrs
+# uses for the action entries, which it still reads: a few an answer.
+
+_TIMESTAMP: Final = "datetime.datetime | None"  # the words of the messages cattrs gave
 
 
-def member_from_source(source: ZohoSource) -> Member:
-    kind = TYPE_TO_KIND.get(source.type)
+class _NotInShape(Exception):
+    """What is wrong in an answer, and where: the detail of the DecodingError raised."""
+
+
+def _refuse(data: Mapping[str, Any], key: str, expected: str, path: str) -> NoReturn:
+    problem = (
+        "invalid value for type, expected " + expected if key in data else "required field missing"
+    )
+    raise _NotInShape(f"{problem} @ {path}.{key}")
+
+
+def _member(item: Any, at: str, index: int) -> Member:
+    """A ``sources[]`` item, ``at[index]`` in the answer, to a member."""
+    if type(item) is not dict:
+        raise _NotInShape(f"invalid value for type, expected an object @ {at}[{index}]")
+    ref = item.get("source")
+    kind_name = item.get("type")
+    subordinates = item.get("subordinates")
+    sub_territories = item.get("sub_territories")  # in the v8 spec and the SDK: subordinates
+    if type(ref) is not dict:
+        _refuse(item, "source", "an object", f"{at}[{index}]")
+    member_id = ref.get("id")
+    member_name = ref.get("name")
+    if type(member_id) is not str:
+        _refuse(ref, "id", "str", f"{at}[{index}].source")
+    if member_name is not None and type(member_name) is not str:
+        _refuse(ref, "name", "str | None", f"{at}[{index}].source")
+    if type(kind_name) is not str:
+        _refuse(item, "type", "str", f"{at}[{index}]")
+    if subordinates is not None and type(subordinates) is not bool:
+        _refuse(item, "subordinates", "bool | None", f"{at}[{index}]")
+    if sub_territories is not None and type(sub_territories) is not bool:
+        _refuse(item, "sub_territories", "bool | None", f"{at}[{index}]")
+    kind = TYPE_TO_KIND.get(kind_name)
     if kind is None:
-        raise TransportError(f"Zoho sent a member of unknown type {source.type!r}", backend="zoho")
-    flag = bool(source.subordinates or source.sub_territories) and kind in _HIERARCHICAL
+        raise DecodingError(f"Zoho sent a member of unknown type {kind_name!r}", backend="zoho")
+    flag = (subordinates is True or sub_territories is True) and kind in _HIERARCHICAL
     try:
-        return Member(kind, source.source.id, name=source.source.name, include_subordinates=flag)
+        return Member(kind, member_id, member_name, flag)
     except ValidationError as exc:  # the vendor's data broke a model rule (a blank id, say)
-        raise TransportError(
+        raise DecodingError(
             f"Zoho sent a member unigroups cannot represent: {exc}", backend="zoho"
         ) from None
 
@@ -319,72 +239,67 @@ def members_from_answer(data: Any) -> list[Member]:
     if data is None:
         return []
     items = _key(data, "sources")
-    if type(items) is list:
-        members = _members_directly(items)
-        if members is not None:
-            return members
-    sources = structure(items, list[ZohoSource], "the group's members")
-    return [member_from_source(s) for s in sources]
-
-
-def _members_directly(items: list[Any]) -> list[Member] | None:
-    """The documented case (every value of exactly its type) straight to models, without the
-    wire objects in between: a page holds up to 200. None when any item is not that case;
-    the cattrs path then reads the page and raises the error that names the problem."""
-    members = []
-    for item in items:
-        values = _source_values(item)
-        if values is None:
-            return None
-        ref_id, ref_name, kind_name, subordinates, sub_territories, _delete = values
-        kind = TYPE_TO_KIND.get(kind_name)
-        if kind is None or not ref_id.strip():  # what Member would refuse
-            return None
-        flag = bool(subordinates or sub_territories) and kind in _HIERARCHICAL
-        members.append(member_from_checked(kind, ref_id, ref_name, flag))
-    return members
-
-
-def group_from_zoho(data: Any, members: Sequence[Member] | None = None) -> Group:
-    if members is None:
-        group = _listed_group_directly(data)
-        if group is not None:
-            return group
-    wire = structure(data, ZohoUserGroup, "a group")
-    if wire.id is None:
-        raise TransportError("Zoho sent a group without an id", backend="zoho", raw=data)
-    if members is None and wire.sources is not None:
-        members = [member_from_source(s) for s in wire.sources]
     try:
-        return Group(
-            name=wire.name,
-            description=wire.description,
-            members=None if members is None else tuple(members),
-            id=wire.id,
-            created_at=wire.created_time,
-            modified_at=wire.modified_time,
+        if type(items) is not list:
+            raise _NotInShape("invalid value for type, expected a list @ $")
+        return [_member(item, "$", n) for n, item in enumerate(items)]
+    except _NotInShape as exc:
+        raise DecodingError(
+            f"the answer for the group's members is not in the documented shape: {exc}",
             backend="zoho",
-            raw=data,
-        )
-    except BackendError:
-        raise
-    except Exception as exc:  # the vendor's data broke a model rule (a blank name, say)
-        raise TransportError(
-            f"Zoho sent a group unigroups cannot represent: {exc}", backend="zoho", raw=data
+            raw=items,
         ) from None
 
 
-def _listed_group_directly(data: Any) -> Group | None:
-    """A group as a list page holds it (no ``sources``), in the documented case, straight to
-    the model: every value checked as ``Group`` would check it. None for anything else; the
-    wire objects then read it and raise the error that names the problem."""
-    values = _group_values(data)
-    if values is None:
-        return None
-    name, group_id, description, sources, created_at, modified_at = values
-    if sources is not None or group_id is None or not name.strip() or not group_id.strip():
-        return None
-    return group_from_checked(name, group_id, description, created_at, modified_at, "zoho", data)
+def group_from_zoho(data: Any, members: Sequence[Member] | None = None) -> Group:
+    """A ``user_groups[]`` item to a group. ``members``, when given, are its members (a single
+    group's read carries no ``sources``: they come a page at a time); else its ``sources``."""
+    try:
+        if type(data) is not dict:
+            raise _NotInShape("invalid value for type, expected an object @ $")
+        name = data.get("name")
+        group_id = data.get("id")
+        description = data.get("description")
+        created = data.get("created_time")
+        modified = data.get("modified_time")
+        if type(name) is not str:
+            _refuse(data, "name", "str", "$")
+        if group_id is not None and type(group_id) is not str:
+            _refuse(data, "id", "str | None", "$")
+        if description is not None and type(description) is not str:
+            _refuse(data, "description", "str | None", "$")
+        # ISO 8601 with the offset Zoho writes (2024-05-06T10:11:12+05:30), kept as sent.
+        try:
+            created_at = None if created is None else datetime.fromisoformat(created)
+        except (TypeError, ValueError):
+            _refuse(data, "created_time", _TIMESTAMP, "$")
+        try:
+            modified_at = None if modified is None else datetime.fromisoformat(modified)
+        except (TypeError, ValueError):
+            _refuse(data, "modified_time", _TIMESTAMP, "$")
+        if group_id is None:
+            raise DecodingError("Zoho sent a group without an id", backend="zoho", raw=data)
+        if members is not None:
+            members = tuple(members)
+        elif (sources := data.get("sources")) is not None:
+            if type(sources) is not list:
+                _refuse(data, "sources", "a list or None", "$")
+            members = [_member(item, "$.sources", n) for n, item in enumerate(sources)]
+        # Positional, in the order of Group's fields: keywords cost a quarter more a group,
+        # and a listing builds 200 a page. test_zoho_wire.py reads every field back by name.
+        return Group(
+            name, description, members, group_id, True, None, created_at, modified_at, "zoho", data
+        )
+    except _NotInShape as exc:
+        raise DecodingError(
+            f"the answer for a group is not in the documented shape: {exc}",
+            backend="zoho",
+            raw=data,
+        ) from None
+    except ValidationError as exc:  # the vendor's data broke a model rule (a blank name, say)
+        raise DecodingError(
+            f"Zoho sent a group unigroups cannot represent: {exc}", backend="zoho", raw=data
+        ) from None
 
 
 def groups_page(data: Any) -> tuple[list[Any], bool]:
@@ -393,7 +308,7 @@ def groups_page(data: Any) -> tuple[list[Any], bool]:
         return [], False
     items = _key(data, "user_groups")
     if not isinstance(items, list):
-        raise TransportError("Zoho's user_groups is not a list", backend="zoho", raw=data)
+        raise DecodingError("Zoho's user_groups is not a list", backend="zoho", raw=data)
     info = data.get("info") or {}
     more = info.get("more_records") if isinstance(info, dict) else None
     return items, more is True
@@ -407,14 +322,14 @@ def sources_page_more(data: Any) -> bool:
 def single_group(data: Any) -> Any:
     items = _key(data, "user_groups")
     if not isinstance(items, list) or len(items) != 1:
-        raise TransportError("Zoho's answer holds no single group", backend="zoho", raw=data)
+        raise DecodingError("Zoho's answer holds no single group", backend="zoho", raw=data)
     return items[0]
 
 
 def single_name(data: Any) -> str:
     name = data.get("name") if isinstance(data, dict) else None
     if not isinstance(name, str) or not name.strip():
-        raise TransportError("Zoho sent a group without a name", backend="zoho", raw=data)
+        raise DecodingError("Zoho sent a group without a name", backend="zoho", raw=data)
     return name
 
 
@@ -422,10 +337,10 @@ def deletion_job_status(data: Any) -> str:
     """The status of a deletion job answer, lower-cased (the values are not documented)."""
     jobs = _key(data, "deletion_jobs")
     if not isinstance(jobs, list) or not jobs or not isinstance(jobs[0], dict):
-        raise TransportError("Zoho sent no deletion job", backend="zoho", raw=data)
+        raise DecodingError("Zoho sent no deletion job", backend="zoho", raw=data)
     status = jobs[0].get("Status", jobs[0].get("status"))
     if not isinstance(status, str):
-        raise TransportError("Zoho's deletion job has no status", backend="zoho", raw=data)
+        raise DecodingError("Zoho's deletion job has no status", backend="zoho", raw=data)
     return status.lower()
 
 
@@ -433,7 +348,7 @@ def answer_entries(data: Any, expected: int) -> list[ZohoAnswerEntry]:
     """The per-group entries of an action answer, one for each group sent, in order."""
     entries = structure(_key(data, "user_groups"), list[ZohoAnswerEntry], "an action")
     if len(entries) != expected:
-        raise TransportError(
+        raise DecodingError(
             f"Zoho answered {len(entries)} entries for {expected} groups sent",
             backend="zoho",
             raw=data,
@@ -453,10 +368,11 @@ def entry_json(entry: ZohoAnswerEntry) -> dict[str, Any]:
 
 def _key(data: Any, key: str) -> Any:
     if not isinstance(data, dict) or key not in data:
-        raise TransportError(f"Zoho's answer has no {key!r}", backend="zoho", raw=data)
+        raise DecodingError(f"Zoho's answer has no {key!r}", backend="zoho", raw=data)
     return data[key]
 
 
+# -- errors -------------------------------------------------------------------------------
 # -- errors -------------------------------------------------------------------------------
 
 _BY_CODE: Final[dict[str, type[BackendError]]] = {
