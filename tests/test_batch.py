@@ -16,6 +16,7 @@ from unigroups import (
 )
 from unigroups.backends.memory import MemoryBackend
 from unigroups.batch import Create, Delete, Progress, Update, iter_batch, run_batch
+from unigroups.http import RetryPolicy
 from unigroups.testing.faults import FaultPolicy
 from unigroups.testing.server import serve
 from unigroups.testing.zoho_emulator import ZohoEmulator
@@ -193,6 +194,28 @@ async def test_a_batch_sends_a_request_no_more_than_the_backends_attempts(
     assert outcome.status == "failed" and isinstance(outcome.error, ServerError)
     assert outcome.attempts == max_attempts
     assert group_id in emulator.groups
+
+
+@pytest.mark.parametrize("budget", [1, 3])
+async def test_a_create_of_unknown_fate_is_recreated_only_within_the_send_budget(
+    budget: int,
+) -> None:
+    """A create that keeps failing with a 5xx is looked up, then created again, while its
+    sends stay within the backend's retry policy: never a loop of its own."""
+
+    class Failing(MemoryBackend):
+        calls = 0
+        retry_policy = RetryPolicy(attempts=budget)
+
+        async def create(self, group: Group) -> Group:
+            self.calls += 1
+            raise ServerError("down", backend="memory", status=503)
+
+    backend = Failing()
+    report = await run_batch(backend, [Create(Group(name="g"))])
+    (outcome,) = report.outcomes
+    assert backend.calls == budget
+    assert outcome.status == "failed" and outcome.attempts == budget
 
 
 async def _no_sleep(_seconds: float) -> None:

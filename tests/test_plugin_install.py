@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # seconds to minutes each: CI runs it, the quick run skips it
+
 PLUGIN = Path(__file__).resolve().parent.parent / "examples" / "plugin"
 
 DISCOVERY = textwrap.dedent(
@@ -19,9 +21,10 @@ DISCOVERY = textwrap.dedent(
     import unigroups
     assert "example" in unigroups.backend_names(), unigroups.backend_names()
     assert "unigroups_example_plugin" not in sys.modules, "discovery imported the plugin"
-    backend = unigroups.open_backend("example", prefix="p")
+    backend = unigroups.open_backend("example", base_url="https://acme.test/api", api_key="k-123")
     assert "unigroups_example_plugin.backend" in sys.modules
     assert isinstance(backend, unigroups.GroupBackend)
+    assert backend.throttle is not None, "the plugin's requests go through unigroups' pipeline"
     print(type(backend).__module__, backend.config)
     """
 )
@@ -79,7 +82,10 @@ def test_open_backend_finds_the_installed_plugin_without_importing_it_at_discove
         [plugin_env, "-c", DISCOVERY], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("unigroups_example_plugin.backend ExampleConfig(prefix='p')")
+    assert result.stdout.startswith("unigroups_example_plugin.backend ExampleConfig(")
+    assert "base_url='https://acme.test/api'" in result.stdout
+    assert "max_attempts=6" in result.stdout  # the transport options, inherited
+    assert "k-123" not in result.stdout  # the API key stays out of the repr
 
 
 def test_the_installed_plugin_passes_the_contract_suite(plugin_env: Path) -> None:
@@ -91,6 +97,6 @@ def test_the_installed_plugin_passes_the_contract_suite(plugin_env: Path) -> Non
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    # the example keeps soft delete and two member kinds: those checks run, others skip
+    # the example has soft delete and two member kinds: those checks run, others skip
     assert " passed" in result.stdout and " failed" not in result.stdout
     assert sys.executable != str(plugin_env)

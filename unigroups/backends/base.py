@@ -6,7 +6,7 @@ import re
 from typing import Any, ClassVar, Self
 
 from ..errors import ValidationError
-from ..http import Throttle, Transport
+from ..http import RetryPolicy, Throttle, Transport
 from ..models import Capabilities, Group, GroupChanges
 
 __all__ = ["BackendBase"]
@@ -31,6 +31,11 @@ class BackendBase:
     def throttle(self) -> Throttle | None:
         """The throttle every request of this backend goes through (None: no transport)."""
         return None if self.transport is None else self.transport.throttle
+
+    @property
+    def retry_policy(self) -> RetryPolicy | None:
+        """How often each request may be sent (None: no transport); jobs respect its budget."""
+        return None if self.transport is None else self.transport.policy
 
     async def aclose(self) -> None:
         if self.transport is not None:

@@ -24,7 +24,14 @@ from .redact import Redactor
 from .request import Reply, Request, path_segment
 from .retry import RetryPolicy
 from .send import Answer, Sender, Timeouts
-from .throttle import AdaptiveThrottle, FixedThrottle, Permit, Throttle, ThrottleStats
+from .throttle import (
+    AdaptiveThrottle,
+    FixedThrottle,
+    Permit,
+    SendOutcome,
+    Throttle,
+    ThrottleStats,
+)
 from .transport import Transport, TransportStats
 
 __all__ = [
@@ -46,6 +53,7 @@ __all__ = [
     "Request",
     "Retry",
     "RetryPolicy",
+    "SendOutcome",
     "Sender",
     "Throttle",
     "ThrottleOption",

@@ -97,8 +97,11 @@ class Transport:
         attempt = 0
         while True:
             attempt += 1
-            credentials = await self._credentials(request)
-            verdict, answer = await self._send_once(request, credentials, attempt)
+            try:
+                credentials = await self._credentials(request)
+                verdict, answer = await self._send_once(request, credentials, attempt)
+            except BackendError as error:  # a renewal that failed, a body over the cap
+                self._end(error, attempt)
             if isinstance(verdict, Ok) and answer is not None:
                 return Reply(answer.status, answer.headers, verdict.data, attempt)
             assert not isinstance(verdict, Ok)
@@ -201,5 +204,6 @@ class Transport:
         )
 
     def _end(self, error: BackendError, attempt: int) -> NoReturn:
-        error.attempts = attempt
+        if error.attempts is None:
+            error.attempts = attempt
         raise error from None

@@ -1,1 +1,1 @@
-"""An example unigroups plugin. Importing this package must not happen at discovery."""
+"""An example unigroups plugin: Acme CRM. Discovery must not import this package."""
