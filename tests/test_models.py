@@ -1,4 +1,5 @@
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 import attrs
 import pytest
@@ -173,3 +174,51 @@ def test_adding_twice_or_removing_absent_changes_nothing(
     remove = tuple(m for m in remove if m.key not in {x.key for x in add})
     once = GroupChanges(add=add, remove=remove).apply_to(a)
     assert GroupChanges(add=add, remove=remove).apply_to(once) == once
+
+
+GOOD_GROUP: dict[str, Any] = {
+    "name": "Sales",
+    "description": "d",
+    "members": (),
+    "id": "42",
+    "active": False,
+    "rank": 3,
+    "created_at": datetime(2024, 5, 6, tzinfo=UTC),
+    "modified_at": datetime(2024, 5, 7, tzinfo=UTC),
+    "backend": "zoho",
+}
+
+
+@pytest.mark.parametrize(
+    ("field", "bad"),
+    [
+        ("name", ""),
+        ("name", " \t"),
+        ("name", 5),
+        ("name", None),
+        ("description", 5),
+        ("members", "abc"),
+        ("members", [1]),
+        ("id", ""),
+        ("id", "  "),
+        ("id", 42),
+        ("active", 1),
+        ("active", None),
+        ("rank", True),
+        ("rank", "3"),
+        ("created_at", "2024-05-06"),
+        ("modified_at", 0),
+        ("backend", b"zoho"),
+    ],
+)
+def test_every_group_field_refuses_a_bad_value_naming_the_field(field: str, bad: Any) -> None:
+    """The one-pass check of the usual case must let nothing through that a field's own
+    check refuses, and the error names the field."""
+    with pytest.raises(ValidationError) as info:
+        Group(**{**GOOD_GROUP, field: bad})
+    assert info.value.field == field
+
+
+def test_a_group_with_every_field_set_is_accepted() -> None:
+    group = Group(**GOOD_GROUP)
+    assert (group.name, group.id, group.active, group.rank) == ("Sales", "42", False, 3)

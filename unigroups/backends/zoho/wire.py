@@ -189,39 +189,44 @@ def request_body(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 _TIMESTAMP: Final = "datetime.datetime | None"  # the words of the messages cattrs gave
 
 
-class _NotInShape(Exception):
-    """What is wrong in an answer, and where: the detail of the DecodingError raised."""
+def _not_in_shape(what: str, raw: Any, detail: str) -> NoReturn:
+    raise DecodingError(
+        f"the answer for {what} is not in the documented shape: {detail}", backend="zoho", raw=raw
+    )
 
 
-def _refuse(data: Mapping[str, Any], key: str, expected: str, path: str) -> NoReturn:
+def _refuse(
+    data: Mapping[str, Any], key: str, expected: str, path: str, what: str, raw: Any
+) -> NoReturn:
     problem = (
         "invalid value for type, expected " + expected if key in data else "required field missing"
     )
-    raise _NotInShape(f"{problem} @ {path}.{key}")
+    _not_in_shape(what, raw, f"{problem} @ {path}.{key}")
 
 
-def _member(item: Any, at: str, index: int) -> Member:
-    """A ``sources[]`` item, ``at[index]`` in the answer, to a member."""
+def _member(item: Any, at: str, index: int, what: str, raw: Any) -> Member:
+    """A ``sources[]`` item, ``at[index]`` in the answer for ``what`` (``raw``), to a member
+    (the path is spelt out only for an error: this runs 200 times a page)."""
     if type(item) is not dict:
-        raise _NotInShape(f"invalid value for type, expected an object @ {at}[{index}]")
+        _not_in_shape(what, raw, f"invalid value for type, expected an object @ {at}[{index}]")
     ref = item.get("source")
     kind_name = item.get("type")
     subordinates = item.get("subordinates")
     sub_territories = item.get("sub_territories")  # in the v8 spec and the SDK: subordinates
     if type(ref) is not dict:
-        _refuse(item, "source", "an object", f"{at}[{index}]")
+        _refuse(item, "source", "an object", f"{at}[{index}]", what, raw)
     member_id = ref.get("id")
     member_name = ref.get("name")
     if type(member_id) is not str:
-        _refuse(ref, "id", "str", f"{at}[{index}].source")
+        _refuse(ref, "id", "str", f"{at}[{index}].source", what, raw)
     if member_name is not None and type(member_name) is not str:
-        _refuse(ref, "name", "str | None", f"{at}[{index}].source")
+        _refuse(ref, "name", "str | None", f"{at}[{index}].source", what, raw)
     if type(kind_name) is not str:
-        _refuse(item, "type", "str", f"{at}[{index}]")
+        _refuse(item, "type", "str", f"{at}[{index}]", what, raw)
     if subordinates is not None and type(subordinates) is not bool:
-        _refuse(item, "subordinates", "bool | None", f"{at}[{index}]")
+        _refuse(item, "subordinates", "bool | None", f"{at}[{index}]", what, raw)
     if sub_territories is not None and type(sub_territories) is not bool:
-        _refuse(item, "sub_territories", "bool | None", f"{at}[{index}]")
+        _refuse(item, "sub_territories", "bool | None", f"{at}[{index}]", what, raw)
     kind = TYPE_TO_KIND.get(kind_name)
     if kind is None:
         raise DecodingError(f"Zoho sent a member of unknown type {kind_name!r}", backend="zoho")
@@ -239,63 +244,55 @@ def members_from_answer(data: Any) -> list[Member]:
     if data is None:
         return []
     items = _key(data, "sources")
-    try:
-        if type(items) is not list:
-            raise _NotInShape("invalid value for type, expected a list @ $")
-        return [_member(item, "$", n) for n, item in enumerate(items)]
-    except _NotInShape as exc:
-        raise DecodingError(
-            f"the answer for the group's members is not in the documented shape: {exc}",
-            backend="zoho",
-            raw=items,
-        ) from None
+    what = "the group's members"
+    if type(items) is not list:
+        _not_in_shape(what, items, "invalid value for type, expected a list @ $")
+    return [_member(item, "$", n, what, items) for n, item in enumerate(items)]
 
 
 def group_from_zoho(data: Any, members: Sequence[Member] | None = None) -> Group:
     """A ``user_groups[]`` item to a group. ``members``, when given, are its members (a single
     group's read carries no ``sources``: they come a page at a time); else its ``sources``."""
+    what = "a group"
+    if type(data) is not dict:
+        _not_in_shape(what, data, "invalid value for type, expected an object @ $")
+    name = data.get("name")
+    group_id = data.get("id")
+    description = data.get("description")
+    created = data.get("created_time")
+    modified = data.get("modified_time")
+    if type(name) is not str:
+        _refuse(data, "name", "str", "$", what, data)
+    if group_id is not None and type(group_id) is not str:
+        _refuse(data, "id", "str | None", "$", what, data)
+    if description is not None and type(description) is not str:
+        _refuse(data, "description", "str | None", "$", what, data)
+    # ISO 8601 with the offset Zoho writes (2024-05-06T10:11:12+05:30), kept as sent.
     try:
-        if type(data) is not dict:
-            raise _NotInShape("invalid value for type, expected an object @ $")
-        name = data.get("name")
-        group_id = data.get("id")
-        description = data.get("description")
-        created = data.get("created_time")
-        modified = data.get("modified_time")
-        if type(name) is not str:
-            _refuse(data, "name", "str", "$")
-        if group_id is not None and type(group_id) is not str:
-            _refuse(data, "id", "str | None", "$")
-        if description is not None and type(description) is not str:
-            _refuse(data, "description", "str | None", "$")
-        # ISO 8601 with the offset Zoho writes (2024-05-06T10:11:12+05:30), kept as sent.
-        try:
-            created_at = None if created is None else datetime.fromisoformat(created)
-        except (TypeError, ValueError):
-            _refuse(data, "created_time", _TIMESTAMP, "$")
-        try:
+        created_at = None if created is None else datetime.fromisoformat(created)
+    except (TypeError, ValueError):
+        _refuse(data, "created_time", _TIMESTAMP, "$", what, data)
+    try:
+        if modified == created:  # a group never changed: one timestamp to read, not two
+            modified_at = created_at
+        else:
             modified_at = None if modified is None else datetime.fromisoformat(modified)
-        except (TypeError, ValueError):
-            _refuse(data, "modified_time", _TIMESTAMP, "$")
-        if group_id is None:
-            raise DecodingError("Zoho sent a group without an id", backend="zoho", raw=data)
-        if members is not None:
-            members = tuple(members)
-        elif (sources := data.get("sources")) is not None:
-            if type(sources) is not list:
-                _refuse(data, "sources", "a list or None", "$")
-            members = [_member(item, "$.sources", n) for n, item in enumerate(sources)]
+    except (TypeError, ValueError):
+        _refuse(data, "modified_time", _TIMESTAMP, "$", what, data)
+    if group_id is None:
+        raise DecodingError("Zoho sent a group without an id", backend="zoho", raw=data)
+    if members is not None:
+        members = tuple(members)
+    elif (sources := data.get("sources")) is not None:
+        if type(sources) is not list:
+            _refuse(data, "sources", "a list or None", "$", what, data)
+        members = [_member(item, "$.sources", n, what, data) for n, item in enumerate(sources)]
+    try:
         # Positional, in the order of Group's fields: keywords cost a quarter more a group,
         # and a listing builds 200 a page. test_zoho_wire.py reads every field back by name.
         return Group(
             name, description, members, group_id, True, None, created_at, modified_at, "zoho", data
         )
-    except _NotInShape as exc:
-        raise DecodingError(
-            f"the answer for a group is not in the documented shape: {exc}",
-            backend="zoho",
-            raw=data,
-        ) from None
     except ValidationError as exc:  # the vendor's data broke a model rule (a blank name, say)
         raise DecodingError(
             f"Zoho sent a group unigroups cannot represent: {exc}", backend="zoho", raw=data
