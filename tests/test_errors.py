@@ -25,6 +25,8 @@ TREE = {
     "ServerError": "BackendError",
     "TransportError": "BackendError",
     "DecodingError": "TransportError",
+    "IncompleteWriteError": "BackendError",
+    "JournalError": "UnigroupsError",
 }
 
 

@@ -16,7 +16,9 @@ __all__ = [
     "ConfigurationError",
     "DecodingError",
     "DuplicateGroupError",
+    "IncompleteWriteError",
     "InvalidDataError",
+    "JournalError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitedError",
@@ -66,6 +68,18 @@ class BackendImportError(ConfigurationError):
         self.name = name
         self.target = target
         self.cause = cause
+
+
+class JournalError(UnigroupsError):
+    """A batch journal cannot be opened, locked, trusted or written; the job ends at once.
+
+    ``path`` is the journal's file. Nothing more is sent once it is raised; operations in
+    flight stay ``started`` in the journal and are looked up by the next run.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class ValidationError(UnigroupsError, ValueError):
@@ -146,6 +160,18 @@ class DuplicateGroupError(BackendError):
 
 class InvalidDataError(BackendError):
     """The vendor rejected the request's data (INVALID_DATA, MANDATORY_NOT_FOUND, other 400s)."""
+
+
+class IncompleteWriteError(BackendError):
+    """The group exists, but not every member change of the call was written.
+
+    ``group_id`` is the group; ``__cause__`` the error that stopped the rest. Running the
+    same operation again (a batch re-run) completes it without creating a second group.
+    """
+
+    def __init__(self, message: str, *, group_id: str, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.group_id = group_id
 
 
 class RateLimitedError(BackendError):

@@ -332,6 +332,13 @@ class Capabilities:
     name_max_length: int | None
     description_max_length: int | None
     max_batch: int = 1
+    # Whether two names that differ only in case are two groups (both vendors: False,
+    # unconfirmed, so configurable). Jobs match names with ``name_key``.
+    names_case_sensitive: bool = False
+
+    def name_key(self, name: str) -> str:
+        """What identifies a group's name at this vendor: the name, or its case-folded form."""
+        return name if self.names_case_sensitive else name.casefold()
 
     @property
     def members(self) -> bool:

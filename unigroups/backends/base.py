@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any, ClassVar, Self
 
@@ -31,6 +32,17 @@ class BackendBase:
     def throttle(self) -> Throttle | None:
         """The throttle every request of this backend goes through (None: no transport)."""
         return None if self.transport is None else self.transport.throttle
+
+    def fingerprint(self) -> str:
+        """Where this backend points, as a short digest of its base URL and ``identity()``:
+        a batch journal written for one target is refused by another. Holds no secret."""
+        where = self.transport.base_url if self.transport is not None else f"object {id(self)}"
+        text = f"{self.name}\n{where}\n{self.identity()}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def identity(self) -> str:
+        """What tells two accounts behind one base URL apart, never a secret ("": nothing)."""
+        return ""
 
     @property
     def retry_policy(self) -> RetryPolicy | None:

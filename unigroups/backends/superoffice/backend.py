@@ -52,9 +52,15 @@ class SuperOfficeBackend(BackendBase):
             secrets=config.secrets,
         )
         self._owns_transport = True
+        if config.names_case_sensitive:
+            self.capabilities = attrs.evolve(self.capabilities, names_case_sensitive=True)
 
     def __repr__(self) -> str:
         return f"SuperOfficeBackend(base_url={self.transport.base_url!r}, locale={self.locale!r})"
+
+    def identity(self) -> str:
+        # The tenant is in the base URL; the user or OAuth client names the account.
+        return self.config.username or self.config.client_id or ""
 
     def with_locale(self, **overrides: str | None) -> SuperOfficeBackend:
         """A view of this backend that sends other language, culture or time-zone headers.

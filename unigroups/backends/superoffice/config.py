@@ -9,7 +9,7 @@ import attrs
 
 from ...errors import ConfigurationError
 from ...http import TransportOptions
-from ...options import header_safe, one_of, secure_url
+from ...options import flag, header_safe, one_of, secure_url
 
 __all__ = ["ENVIRONMENTS", "Locale", "SuperOfficeConfig"]
 
@@ -88,6 +88,8 @@ class SuperOfficeConfig(TransportOptions):
     client_id: str | None = attrs.field(default=None, repr=False)
     client_secret: str | None = attrs.field(default=None, repr=False)
     token_url: str | None = attrs.field(default=None, validator=secure_url)
+    # SuperOffice's unique index on names: whether it tells case apart is unconfirmed.
+    names_case_sensitive: bool = attrs.field(default=False, validator=flag)
     language: str | None = None
     culture: str | None = None
     timezone: str | None = None

@@ -45,8 +45,13 @@ class ZohoBackend(BackendBase):
 
     def __init__(self, config: ZohoConfig) -> None:
         self.config = config
-        if config.max_batch != 1:  # an instance attribute: the class default stays the spec's
-            self.capabilities = attrs.evolve(self.capabilities, max_batch=config.max_batch)
+        # An instance attribute when options change it: the class default stays the spec's.
+        if config.max_batch != 1 or config.names_case_sensitive:
+            self.capabilities = attrs.evolve(
+                self.capabilities,
+                max_batch=config.max_batch,
+                names_case_sensitive=config.names_case_sensitive,
+            )
         self.transport = config.make_transport(
             backend=self.name,
             base_url=f"{config.api_base}/crm/{config.version}",
@@ -57,6 +62,11 @@ class ZohoBackend(BackendBase):
 
     def __repr__(self) -> str:
         return f"ZohoBackend(base_url={self.transport.base_url!r})"
+
+    def identity(self) -> str:
+        # Every org of a data centre shares its API domain; an OAuth client tells them apart
+        # when one is configured (an access token alone names no org).
+        return self.config.client_id or ""
 
     def check_new_group(self, group: Group) -> None:
         super().check_new_group(group)

@@ -9,7 +9,7 @@ import attrs
 
 from ...errors import ConfigurationError
 from ...http import TransportOptions
-from ...options import header_safe, one_of, positive, secure_url
+from ...options import flag, header_safe, one_of, positive, secure_url
 
 __all__ = ["DATA_CENTRES", "ZohoConfig"]
 
@@ -47,6 +47,8 @@ class ZohoConfig(TransportOptions):
     token_provider: Callable[[], Awaitable[str]] | None = attrs.field(default=None, repr=False)
     # Several groups per create call: the v8 spec promises one; an org may accept more.
     max_batch: int = attrs.field(default=1, validator=_batch_size)
+    # Zoho documents names as unique, not whether case tells them apart: unconfirmed.
+    names_case_sensitive: bool = attrs.field(default=False, validator=flag)
     delete_job_timeout: float = attrs.field(default=60.0, validator=positive)
     delete_job_poll_interval: float = attrs.field(default=1.0, validator=positive)
     # The deletion job's "done" status values are not documented: configurable, lower case.
