@@ -9,7 +9,13 @@ from typing import Any, ClassVar, Final
 
 import attrs
 
-from ...errors import BackendError, NotFoundError, TransportError, UnsupportedOperationError
+from ...errors import (
+    BackendError,
+    IncompleteWriteError,
+    NotFoundError,
+    TransportError,
+    UnsupportedOperationError,
+)
 from ...http import Reply, Request, Transport, pages, path_segment
 from ...models import UNSET, Capabilities, Group, GroupChanges, Member, MemberKind, Unset
 from ..base import BackendBase
@@ -142,7 +148,16 @@ class ZohoBackend(BackendBase):
             )
         rest = (group.members or ())[SOURCES_PER_REQUEST:]
         if rest:  # more members than one request may carry: complete the group by updates
-            await self._put_sources(group_id, group.name, UNSET, wire.changes_to_sources(rest, ()))
+            try:
+                await self._put_sources(
+                    group_id, group.name, UNSET, wire.changes_to_sources(rest, ())
+                )
+            except IncompleteWriteError as exc:
+                return exc
+            except BackendError as exc:
+                # The group exists with its first members only: never "done" with less.
+                held = SOURCES_PER_REQUEST
+                return self._incomplete(group_id, f"it holds {held} of its members", exc)
         return attrs.evolve(
             group,
             members=group.members or (),
@@ -227,9 +242,28 @@ class ZohoBackend(BackendBase):
             item = wire.group_to_zoho(
                 name, description=description if n == 0 else UNSET, sources=chunk
             )
-            (outcome,) = await self._send_groups("PUT", [item], f"/{path_segment(group_id)}")
+            try:
+                (outcome,) = await self._send_groups("PUT", [item], f"/{path_segment(group_id)}")
+            except BackendError as exc:
+                outcome = exc
             if isinstance(outcome, BackendError):
-                raise outcome
+                if n == 0:
+                    raise outcome
+                written = f"{n * SOURCES_PER_REQUEST} of {len(sources)} member changes were made"
+                raise self._incomplete(group_id, written, outcome)
+
+    def _incomplete(self, group_id: str, written: str, cause: BackendError) -> IncompleteWriteError:
+        """The error for a group changed in part: what was written, and why the rest was not."""
+        error = IncompleteWriteError(
+            f"the group {group_id} was written in part ({written}): {cause}; running the "
+            "same change again completes it",
+            group_id=group_id,
+            backend=self.name,
+            status=cause.status,
+            code=cause.code,
+        )
+        error.__cause__ = cause
+        return error
 
     async def delete(self, group_id: str) -> None:
         reply = await self._call("DELETE", f"/{path_segment(self.check_id(group_id))}")
