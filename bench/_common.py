@@ -94,14 +94,15 @@ class RawZoho:
             raise RuntimeError(f"create failed: {response.status} {body}")
         return str(body["user_groups"][0]["details"]["id"])
 
-    async def create_status(self, item: dict[str, Any]) -> int:
-        """One create; the status, for the ceiling loop (which must see its 429s, if any).
+    async def create_status(self, *items: dict[str, Any]) -> int:
+        """One create call (of one group, or several where the org takes them); the status,
+        for the ceiling loop (which must see its 429s, if any).
 
-        The answer is read for the new group's id, as any job that creates groups must.
+        The answer is read for each new group's id, as any job that creates groups must.
         """
-        async with self.session.post(self.base, json={"user_groups": [item]}) as response:
+        async with self.session.post(self.base, json={"user_groups": list(items)}) as response:
             body = await response.json()
-        if response.status == 201 and not body["user_groups"][0]["details"]["id"]:
+        if response.status == 201 and not all(e["details"]["id"] for e in body["user_groups"]):
             raise RuntimeError(f"create answered without an id: {body}")
         return response.status
 

@@ -9,10 +9,14 @@ is split into rounds; each round runs the first three phases once, in a rotated 
   configured    run_batch(concurrency=10), backend max_concurrency=10, throttle="fixed"
   adaptive      run_batch(concurrency=32), backend max_concurrency=64, throttle="adaptive":
                 the cap is not told, the AIMD limit has to find it through 429 answers
-  max_batch     configured, with max_batch=10 on an emulator that takes 10 groups a call
-                (one run of the whole count, after the rounds)
+  max_batch     configured, with max_batch=10 on an emulator that takes 10 groups a call,
+                against raw aiohttp sending 10 groups a call the same way (one run each of
+                the whole count, after the rounds)
 
-    python bench/batch.py [--count 10000] [--rounds 5]
+"CPU ÷ raw" is the client's CPU per group against the raw client's in the same run: at
+``--latency 0`` it is what unigroups costs per operation.
+
+    python bench/batch.py [--count 10000] [--rounds 5] [--latency 0.02]
 """
 
 from __future__ import annotations
@@ -29,23 +33,27 @@ from _common import TOKEN, RawZoho, machine, median, table, zoho_emulator
 from unigroups import Group, open_backend
 from unigroups.batch import Create, run_batch
 
-LATENCY = 0.02
 CAP = 10
 BATCH = 10
 
 Phase = Callable[[str, int], Awaitable[dict[str, Any]]]
 
 
-async def ceiling(url: str, count: int) -> dict[str, Any]:
-    """Hand-written aiohttp: CAP workers, each one call after another; a 429 is sent again."""
+async def ceiling(url: str, count: int, per_call: int = 1) -> dict[str, Any]:
+    """Hand-written aiohttp: CAP workers, each one call after another (of ``per_call``
+    groups); a 429 is sent again."""
     raw = RawZoho(url, limit=CAP)
-    names = iter(range(count))
+    calls = iter(range(0, count, per_call))
     refused = 0
 
     async def worker() -> None:
         nonlocal refused
-        for n in names:
-            while (status := await raw.create_status({"name": f"raw {n}", "sources": []})) == 429:
+        for first in calls:
+            items = [
+                {"name": f"raw {n}", "sources": []}
+                for n in range(first, min(first + per_call, count))
+            ]
+            while (status := await raw.create_status(*items)) == 429:
                 refused += 1
             assert status == 201, status
 
@@ -55,7 +63,8 @@ async def ceiling(url: str, count: int) -> dict[str, Any]:
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     finally:
         await raw.close()
-    return {"elapsed": elapsed, "cpu": cpu, "requests": count + refused, "rate_limited": refused}
+    requests = -(-count // per_call) + refused
+    return {"elapsed": elapsed, "cpu": cpu, "requests": requests, "rate_limited": refused}
 
 
 def unigroups_phase(
@@ -91,7 +100,8 @@ def unigroups_phase(
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    emulator = ["--latency", str(LATENCY), "--max-in-flight", str(CAP)]
+    latency = args.latency
+    emulator = ["--latency", str(latency), "--max-in-flight", str(CAP)]
     # (short name, description, phase); every round runs each once.
     phases: list[tuple[str, str, Phase]] = [
         ("ceiling", "ceiling: raw aiohttp, exactly 10 in flight", ceiling),
@@ -129,12 +139,19 @@ async def main_async(args: argparse.Namespace) -> int:
             concurrency=CAP, max_concurrency=CAP, adaptive=False, max_batch=BATCH
         )
         with zoho_emulator(*emulator, "--max-groups-per-request", str(BATCH)) as url:
+            runs["raw_batched"] = [await ceiling(url, total, per_call=BATCH)]
+        with zoho_emulator(*emulator, "--max-groups-per-request", str(BATCH)) as url:
             runs["max_batch"] = [await batched(url, total)]
+        names["raw_batched"] = f"raw aiohttp, {BATCH} groups a call"
         names["max_batch"] = f"unigroups configured, max_batch={BATCH}"
 
     ceilings = runs["ceiling"]
     ceiling_rate = total / sum(c["elapsed"] for c in ceilings)
-    theory = CAP / LATENCY
+    theory = CAP / latency if latency else float("inf")
+    raw_cpu = {
+        "ceiling": sum(c["cpu"] for c in ceilings) / total,
+        "batched": sum(d["cpu"] for d in runs.get("raw_batched", ceilings)) / total,
+    }
     rows: list[list[object]] = []
     ratios: dict[str, float] = {}
     shares: dict[str, float] = {}
@@ -143,7 +160,11 @@ async def main_async(args: argparse.Namespace) -> int:
         rate = total / seconds
         requests = sum(d["requests"] for d in done)
         shares[short] = sum(d["rate_limited"] for d in done) / max(1, requests)
-        if len(done) == len(ceilings):  # the median of the rounds' own ratios
+        baseline = "batched" if short in ("raw_batched", "max_batch") else "ceiling"
+        cpu_ratio = sum(d["cpu"] for d in done) / total / raw_cpu[baseline]
+        if short == "max_batch":  # against the raw client that batches too
+            ratios[short] = runs["raw_batched"][0]["elapsed"] / done[0]["elapsed"]
+        elif len(done) == len(ceilings):  # the median of the rounds' own ratios
             ratios[short] = median(
                 [c["elapsed"] / d["elapsed"] for c, d in zip(ceilings, done, strict=True)]
             )
@@ -155,10 +176,11 @@ async def main_async(args: argparse.Namespace) -> int:
                 f"{seconds:.1f}",
                 f"{rate:.0f}",
                 f"{ratios[short]:.3f}",
-                f"{rate / theory:.3f}",
+                f"{rate / theory:.3f}" if latency else "-",
                 requests,
                 f"{100 * shares[short]:.2f}%",
                 f"{1e6 * sum(d['cpu'] for d in done) / total:.0f}",
+                f"{cpu_ratio:.2f}",
             ]
         )
     print()
@@ -169,10 +191,11 @@ async def main_async(args: argparse.Namespace) -> int:
                 "seconds",
                 "groups/s",
                 "÷ ceiling",
-                f"÷ cap/latency ({theory:.0f}/s)",
+                f"÷ cap/latency ({theory:.0f}/s)" if latency else "÷ cap/latency",
                 "requests",
                 "429s",
                 "client CPU µs/group",
+                "CPU ÷ raw",
             ],
             rows,
         )
@@ -196,10 +219,13 @@ def main() -> int:
     parser.add_argument(
         "--no-max-batch", dest="max_batch", action="store_false", help="skip the max_batch phase"
     )
+    parser.add_argument(
+        "--latency", type=float, default=0.02, help="emulator latency, s (%(default)s)"
+    )
     args = parser.parse_args()
     print(f"machine: {machine()}")
     print(
-        f"emulator: own process per phase, latency {LATENCY * 1000:.0f} ms, "
+        f"emulator: own process per phase, latency {args.latency * 1000:.0f} ms, "
         f"429 past {CAP} calls in flight; {args.count} creates per phase, in {args.rounds} "
         "rounds\n"
     )

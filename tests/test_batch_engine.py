@@ -2,6 +2,7 @@
 lazy input, bad options, a backend that misbehaves. Each test failed before its fix."""
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -60,7 +61,7 @@ async def test_creates_of_one_name_under_the_case_rules_run_in_the_order_given()
     report = await run_batch(backend, ops, concurrency=8)
     assert [o.status for o in report.outcomes] == ["done", "failed"]
     assert isinstance(report.outcomes[1].error, DuplicateGroupError)
-    stored = await backend.find("sales")
+    stored = await backend.find("Sales")
     assert stored is not None and stored.description == "first"
 
 
@@ -300,3 +301,74 @@ async def test_a_duplicate_key_in_a_generator_ends_the_job_with_a_validation_err
 
     with pytest.raises(ValidationError, match="share the key"):
         await run_batch(MemoryBackend(), operations())
+
+
+async def test_a_journal_object_of_another_target_is_refused(tmp_path: Path) -> None:
+    first, other = MemoryBackend(), MemoryBackend()
+    target = JournalTarget(first.name, first.fingerprint())
+    async with Journal.open(tmp_path / "job.jsonl", target=target) as journal:
+        with pytest.raises(JournalError, match="belongs to one target"):
+            await run_batch(other, [Create(Group(name="a"))], journal=journal)
+    assert [g async for g in other.groups()] == []
+
+
+async def test_leaving_the_loop_early_releases_the_journal_at_once(tmp_path: Path) -> None:
+    backend = MemoryBackend()
+    path = tmp_path / "job.jsonl"
+    ops = [Create(Group(name=f"g{i}")) for i in range(50)]
+    run = iter_batch(backend, ops, concurrency=2, journal=path)
+    async with contextlib.aclosing(aiter(run)) as outcomes:  # type: ignore[type-var]
+        async for _outcome in outcomes:
+            break
+    report = await run_batch(backend, ops, journal=path)  # not "in use"
+    assert report.failed == 0 and report.done + report.skipped == 50
+
+
+class Exploding(MemoryBackend):
+    async def create(self, group: Group) -> Group:
+        await super().create(group)
+        raise KeyError("a bug in a plugin")
+
+
+async def test_a_create_ending_in_a_foreign_exception_is_in_doubt_and_looked_up_next_run(
+    tmp_path: Path,
+) -> None:
+    backend = Exploding()
+    journal = tmp_path / "job.jsonl"
+    first = await run_batch(backend, [Create(Group(name="x"))], journal=journal)
+    assert first.outcomes[0].in_doubt and isinstance(first.outcomes[0].error, KeyError)
+    second = await run_batch(backend, [Create(Group(name="x"))], journal=journal)
+    assert second.outcomes[0].status == "done"  # found, not failed on its own duplicate
+
+
+class Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no words")
+
+
+class Raising(MemoryBackend):
+    async def delete(self, group_id: str) -> None:
+        raise Unprintable
+
+
+async def test_an_exception_that_cannot_be_printed_still_ends_as_an_outcome(
+    tmp_path: Path,
+) -> None:
+    report = await run_batch(Raising(), [Delete("1")], journal=tmp_path / "job.jsonl")
+    assert report.outcomes[0].status == "failed"
+    assert "Unprintable" in (tmp_path / "job.jsonl").read_text()
+
+
+async def test_a_bad_item_in_a_generator_lets_what_runs_finish_then_raises() -> None:
+    backend = MemoryBackend()
+
+    def operations() -> Iterator[Any]:
+        yield Create(Group(name="a"))
+        yield Create(Group(name="b"))
+        yield "not an operation"
+
+    seen: list[str] = []
+    with pytest.raises(ValidationError, match="operation 2 is a str"):
+        async for outcome in iter_batch(backend, operations(), concurrency=4):
+            seen.append(outcome.key)
+    assert sorted(seen) == ["create:a", "create:b"]

@@ -9,6 +9,7 @@ group whose create may have happened.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import time
@@ -25,7 +26,7 @@ from typing import Any, Literal, TypeAlias
 
 import attrs
 
-from .errors import ValidationError
+from .errors import JournalError, ValidationError
 from .executor import Executor
 from .http import RetryPolicy, Throttle
 from .journal import Journal, JournalTarget
@@ -173,8 +174,10 @@ class BatchRun:
         return self._outcomes()
 
     async def _outcomes(self) -> AsyncIterator[Outcome]:
-        async for _number, outcome in self.numbered():
-            yield outcome
+        # Closed with this iterator: leaving the loop early releases the journal at once.
+        async with contextlib.aclosing(self.numbered()) as numbered:
+            async for _number, outcome in numbered:
+                yield outcome
 
     def _count(self, outcome: Outcome) -> None:
         self.counts[outcome.status] += 1
@@ -182,16 +185,25 @@ class BatchRun:
 
     def _open_journal(self) -> tuple[Journal | None, bool]:
         option = self._journal_option
-        if option is None or isinstance(option, Journal):
-            return option, False
         fingerprint = getattr(self.backend, "fingerprint", None)
         target = JournalTarget(
             backend=self.backend.name,
             fingerprint=fingerprint() if callable(fingerprint) else "unknown",
         )
+        if option is None:
+            return None, False
+        if isinstance(option, Journal):
+            if option.target != target:  # the same rule as for a path
+                raise JournalError(
+                    f"the journal {option.path} was opened for {option.target.backend} target "
+                    f"{option.target.fingerprint}, not for {target.backend} target "
+                    f"{target.fingerprint}: a journal belongs to one target",
+                    path=str(option.path),
+                )
+            return option, False
         return Journal.open(option, target=target, durable=self._durable), True
 
-    async def numbered(self) -> AsyncIterator[tuple[int, Outcome]]:
+    async def numbered(self) -> AsyncGenerator[tuple[int, Outcome], None]:
         """(input position, outcome) as each operation ends."""
         journal, owned = self._open_journal()  # locked before anything is sent
         executor = Executor(self.backend, journal, self._send_budget)
@@ -239,13 +251,14 @@ async def run_batch(
         raise ValidationError(f"must be 'all' or 'failures', not {keep!r}", field="keep")
     run = iter_batch(backend, operations, concurrency=concurrency, journal=journal, durable=durable)
     kept: list[tuple[int, Outcome]] = []
-    async for number, outcome in run.numbered():
-        if keep == "all" or outcome.status == "failed":
-            kept.append((number, outcome))
-        if on_progress is not None:
-            result = on_progress(run.progress())
-            if inspect.isawaitable(result):
-                await result
+    async with contextlib.aclosing(run.numbered()) as outcomes:
+        async for number, outcome in outcomes:
+            if keep == "all" or outcome.status == "failed":
+                kept.append((number, outcome))
+            if on_progress is not None:
+                result = on_progress(run.progress())
+                if inspect.isawaitable(result):
+                    await result
     end = run.progress()
     kept.sort(key=lambda pair: pair[0])
     return BatchReport(

@@ -30,6 +30,14 @@ def fate_unknown(error: Exception) -> bool:
     return isinstance(error, ServerError)  # a 5xx may come after the vendor stored the group
 
 
+def _describe(error: Exception) -> str:
+    """``Type: message`` for the journal, even for an exception whose str() fails."""
+    try:
+        return f"{type(error).__name__}: {error}"
+    except Exception:
+        return f"{type(error).__name__} (its message could not be read)"
+
+
 def _sends(error: Exception) -> int:
     """How many times the failed call's request was sent (1 when nobody counted)."""
     return getattr(error, "attempts", None) or 1
@@ -70,7 +78,7 @@ class Executor:
         error: Exception | None = None,
     ) -> None:
         if self.journal is not None:
-            text = None if error is None else f"{type(error).__name__}: {error}"
+            text = None if error is None else _describe(error)
             await self.journal.record(JournalEntry(op.key, state, group_id, text))
 
     async def _end(
@@ -94,8 +102,9 @@ class Executor:
         )
 
     async def failed(self, op: Operation, error: Exception) -> Outcome:
-        """A foreign exception out of the backend: failed, as the journal will say."""
-        return await self._end(op, error=error, calls=1)
+        """A foreign exception out of the backend: nobody knows what the call did, so the
+        operation is in doubt (a create is looked up by the next run, never re-sent blind)."""
+        return await self._end(op, error=error, calls=1, in_doubt=True)
 
     async def run(self, op: Operation) -> Outcome:
         if isinstance(op, Create):
@@ -113,7 +122,10 @@ class Executor:
             gone = isinstance(exc, NotFoundError) and (uncertain or _sends(exc) > 1)
             if isinstance(op, Delete) and gone:  # an earlier send may have deleted it
                 return await self._end(op, group_id=op.group_id, calls=1)
-            return await self._end(op, error=exc, calls=1, in_doubt=fate_unknown(exc))
+            group_id = exc.group_id if isinstance(exc, IncompleteWriteError) else None
+            return await self._end(
+                op, group_id=group_id, error=exc, calls=1, in_doubt=fate_unknown(exc)
+            )
         return await self._end(op, group=group, group_id=op.group_id, calls=1)
 
     async def _create(self, op: Create) -> Outcome:

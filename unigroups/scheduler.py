@@ -13,6 +13,11 @@ from .operations import Create, Operation, Outcome
 
 __all__ = ["Scheduler"]
 
+
+def _as_error(exc: BaseException) -> Exception:
+    return exc if isinstance(exc, Exception) else RuntimeError(f"{type(exc).__name__} raised")
+
+
 # What a finished task hands back: its group's lane, its position, its outcome; or the
 # JournalError that ends the job.
 _Finished: TypeAlias = tuple[str, int, Outcome] | JournalError
@@ -62,12 +67,16 @@ class Scheduler:
         """(position, outcome) as each operation ends; skipped ones (done by an earlier run,
         says the journal) at once."""
         exhausted = False
+        refused: Exception | None = None  # a bad item in the input: raised once all else ends
         while True:
             while not exhausted and self._room():
                 try:
                     number, op = await anext(operations)
                 except StopAsyncIteration:
                     exhausted = True
+                    break
+                except Exception as exc:
+                    refused, exhausted = exc, True
                     break
                 entry = self.executor.earlier(op)
                 if entry is not None and entry.state == "done":
@@ -80,8 +89,10 @@ class Scheduler:
                 else:
                     self._busy.add(lane)
                     self._start(lane, number, op)
-            if not self._running:
-                return  # nothing runs, so nothing waits: the input is done
+            if not self._running:  # nothing runs, so nothing waits: the input is done
+                if refused is not None:
+                    raise refused
+                return
             finished = await self._finished.get()
             if isinstance(finished, JournalError):
                 raise finished
@@ -109,26 +120,33 @@ class Scheduler:
 
     async def _perform(self, lane: str, number: int, op: Operation) -> None:
         try:
-            try:
-                outcome = await self.executor.run(op)
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    raise  # the job is ending
-                # The backend raised CancelledError itself: an error of that call.
-                error = BackendError(
-                    "the backend raised CancelledError during the call; it was not cancelled",
-                    backend=self.executor.backend.name,
-                )
-                outcome = await self.executor.failed(op, error)
-            except JournalError:
-                raise
-            except Exception as exc:  # never lose an operation, whatever went wrong
-                outcome = await self.executor.failed(op, exc)
+            outcome = await self._outcome_of(op)
         except JournalError as exc:
             self._finished.put_nowait(exc)
             return
+        except asyncio.CancelledError:
+            raise  # the job is ending
+        except BaseException as exc:  # the last fence: a task never ends without a word
+            outcome = Outcome(op, "failed", error=_as_error(exc), attempts=1, in_doubt=True)
         self._finished.put_nowait((lane, number, outcome))
+
+    async def _outcome_of(self, op: Operation) -> Outcome:
+        try:
+            return await self.executor.run(op)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the job is ending
+            # The backend raised CancelledError itself: an error of that call.
+            error = BackendError(
+                "the backend raised CancelledError during the call; it was not cancelled",
+                backend=self.executor.backend.name,
+            )
+            return await self.executor.failed(op, error)
+        except JournalError:
+            raise
+        except Exception as exc:  # never lose an operation, whatever went wrong
+            return await self.executor.failed(op, exc)
 
     async def stop(self) -> None:
         """Cancel what still runs (the job ended early) and wait for it to be gone."""
