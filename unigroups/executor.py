@@ -97,6 +97,11 @@ class Executor:
             return Outcome(op, "done", group, group_id, attempts=calls)
         state: JournalState = "in_doubt" if in_doubt else "failed"
         await self._record(op, state, group_id=group_id, error=error)
+        if isinstance(error, UnigroupsError):
+            # A typed error says what happened; its traceback holds every frame of the call,
+            # kilobytes an outcome, which a job keeping 10,000 failures cannot afford. A
+            # foreign exception keeps its traceback: that is where its bug is.
+            error.__traceback__ = None
         return Outcome(
             op, "failed", group_id=group_id, error=error, attempts=calls, in_doubt=in_doubt
         )
@@ -142,8 +147,14 @@ class Executor:
                 except UnigroupsError as lookup:
                     # Whether the group exists is unknown: in doubt, for the next run.
                     return await self._end(op, error=error or lookup, calls=calls, in_doubt=True)
-                if existing is not None:
+                if existing is not None and existing.name == op.group.name:
                     return await self._complete(op, existing, calls)
+                if existing is not None:  # another spelling holds the name: not ours
+                    taken = error or DuplicateGroupError(
+                        f"the name {op.group.name!r} is held by {existing.name!r}",
+                        backend=self.backend.name,
+                    )
+                    return await self._end(op, error=taken, calls=calls)
                 if isinstance(error, DuplicateGroupError):
                     # Taken, yet not found by its name: not ours to claim.
                     return await self._end(op, error=error, calls=calls)

@@ -1,7 +1,8 @@
 """Mirror groups from one backend to another: plan the changes, show them, apply them.
 
-Groups are matched by name. Member ids are translated through a caller-given map; a member the
-target cannot hold, or one without a mapping, is listed as skipped with its reason.
+Groups are matched by name, under the target's case rules. Member ids are translated through a
+caller-given map; a member the target cannot hold, or one without a mapping, is listed as
+skipped with its reason, and so are source groups whose names are one name at the target.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class Plan:
     operations: tuple[Operation, ...]
     skipped: tuple[Skipped, ...] = ()
     unchanged: tuple[str, ...] = ()
-    names: Mapping[str, str] = attrs.field(factory=dict, eq=False)  # update/delete key -> name
+    names: Mapping[str, str] = attrs.field(factory=dict, eq=False)  # op key -> target name
 
     def __bool__(self) -> bool:
         return bool(self.operations)
@@ -126,6 +127,8 @@ def _row(op: Operation, name: str | None) -> tuple[str, str, str]:
         return ("create", op.group.name, f"{count} members" if count else "")
     if isinstance(op, Update):
         parts = []
+        if op.changes.name is not None:
+            parts.append(f"rename to {op.changes.name}")
         if op.changes.description is not UNSET:
             parts.append("description")
         if op.changes.add:
@@ -175,30 +178,64 @@ def _members_for(
     return tuple(members)
 
 
-async def _with_members(backend: GroupBackend, groups: list[Group]) -> list[Group]:
-    """``groups`` with members loaded: as many loads at once as the backend's throttle
-    allows requests (its throttle paces them; 8 for a backend without one)."""
-    if not backend.capabilities.members:
-        return groups
+async def _read_all(backend: GroupBackend, groups: list[Group]) -> list[Group]:
+    """``groups`` read again with ``backend.get`` (members loaded), in their order.
+
+    As many reads run at once as the backend's throttle lets requests fly (8 for a backend
+    without one): a fixed pool of workers over the list, so tasks and answers held stay
+    bounded whatever its length. The first error ends the reads with that error, and no
+    worker outlives the call.
+    """
     throttle: Throttle | None = getattr(backend, "throttle", None)
-    loaded = list(groups)
+    count = throttle.stats.max_limit if throttle is not None else 8
+    read = list(groups)
     queue = iter(range(len(groups)))
 
-    async def loader() -> None:
+    async def reader() -> None:
         for index in queue:  # one shared iterator: each index is taken once
             group_id = groups[index].id
             if group_id is not None:
-                loaded[index] = await backend.get(group_id)
+                read[index] = await backend.get(group_id)
 
-    count = throttle.stats.max_limit if throttle is not None else 8
-    workers = [asyncio.create_task(loader()) for _ in range(min(count, len(groups)))]
+    workers = [asyncio.create_task(reader()) for _ in range(min(count, len(groups)))]
     try:
         await asyncio.gather(*workers)  # the first error ends the plan, as it is
     finally:
         for worker in workers:
             worker.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
-    return loaded
+    return read
+
+
+def _without_collisions(
+    groups: list[Group], target: GroupBackend, skipped: list[Skipped]
+) -> list[Group]:
+    """``groups`` less those whose names are one name at the target (under its case rules):
+    it can hold only one of them, and which one is not ours to pick, so each is skipped with
+    a reason naming them all."""
+    key = target.capabilities.name_key
+    same: dict[str, list[str]] = {}
+    for group in groups:
+        same.setdefault(key(group.name), []).append(group.name)
+    kept: list[Group] = []
+    for group in groups:
+        names = same[key(group.name)]
+        if len(names) == 1:
+            kept.append(group)
+            continue
+        listed = ", ".join(repr(name) for name in names[:-1]) + f" and {names[-1]!r}"
+        rule = "" if target.capabilities.names_case_sensitive else ", which ignores case"
+        reason = f"{listed} are one name at the target{rule}: none of them is mirrored"
+        skipped.append(Skipped(group.name, reason))
+    return kept
+
+
+@attrs.frozen
+class _Match:
+    """A source group as the target should hold it, and the target group it matches."""
+
+    wanted: Group
+    current: Group | None
 
 
 async def plan(
@@ -208,19 +245,25 @@ async def plan(
     member_map: MemberMap | None = None,
     delete_missing: bool = False,
 ) -> Plan:
-    """The changes that make ``target`` hold ``source``'s groups, matched by name.
+    """The changes that make ``target`` hold ``source``'s groups, matched by name under the
+    target's case rules (``target.capabilities.name_key``).
 
     ``member_map`` maps a source member to its target id: a mapping keyed by ``"kind:id"``
     or by id, or a callable returning None for "no mapping". Without one, ids are kept.
+    Source groups whose names are one name at the target are skipped, all of them.
     """
+    key = target.capabilities.name_key
     skipped: list[Skipped] = []
-    operations: list[Operation] = []
-    unchanged: list[str] = []
-    names: dict[str, str] = {}
-    existing = {g.name: g async for g in target.groups(include_inactive=True)}
+    existing: dict[str, list[Group]] = {}
+    async for group in target.groups(include_inactive=True):
+        existing.setdefault(key(group.name), []).append(group)
     listed = [g async for g in source.groups()]
-    seen = {g.name for g in listed}
-    for group in await _with_members(source, listed):
+    seen = {key(g.name) for g in listed}  # delete_missing spares every one of these
+    mirrored = _without_collisions(listed, target, skipped)
+    if source.capabilities.members:
+        mirrored = await _read_all(source, mirrored)
+    matches: list[_Match] = []
+    for group in mirrored:
         wanted = Group(
             name=group.name,
             description=group.description,
@@ -232,25 +275,13 @@ async def plan(
         except UnigroupsError as exc:
             skipped.append(Skipped(group.name, f"the target refuses it: {exc}"))
             continue
-        current = existing.get(group.name)
-        if current is None:
-            operations.append(Create(attrs.evolve(wanted, members=wanted.members or None)))
-            continue
-        if target.capabilities.members and current.id:
-            current = await target.get(current.id)
-        else:
-            current = attrs.evolve(current, members=wanted.members)
-        changes = GroupChanges.between(current, wanted)  # a deactivated group is restored too
-        if changes and current.id:
-            operations.append(Update(current.id, changes))
-            names[operations[-1].key] = group.name
-        else:
-            unchanged.append(group.name)
+        matches.append(_Match(wanted, _matching(existing.get(key(group.name), []), group.name)))
+    operations, unchanged, names = await _changes(target, matches)
     if delete_missing:
-        for name, group in existing.items():
-            if name not in seen and group.active and group.id:
+        for group in (g for k, groups in existing.items() if k not in seen for g in groups):
+            if group.active and group.id:
                 operations.append(Delete(group.id))
-                names[operations[-1].key] = name
+                names[operations[-1].key] = group.name
     return Plan(
         source=source.name,
         target=target.name,
@@ -259,6 +290,44 @@ async def plan(
         unchanged=tuple(unchanged),
         names=names,
     )
+
+
+def _matching(candidates: list[Group], name: str) -> Group | None:
+    """The target group a source group called ``name`` matches: the one with its exact name
+    if the target holds several under one key (its case rules are then set wrong), else the
+    only one."""
+    return next((g for g in candidates if g.name == name), candidates[0] if candidates else None)
+
+
+async def _changes(
+    target: GroupBackend, matches: list[_Match]
+) -> tuple[list[Operation], list[str], dict[str, str]]:
+    """Creates and updates in the source's order, the names of unchanged groups, and each
+    update's key -> its group's name. Matched target groups are read with their members
+    (concurrently) when the target keeps members."""
+    found = [m.current for m in matches if m.current is not None]
+    if target.capabilities.members:
+        found = await _read_all(target, found)
+    current_of = iter(found)
+    operations: list[Operation] = []
+    unchanged: list[str] = []
+    names: dict[str, str] = {}
+    for match in matches:
+        wanted = match.wanted
+        if match.current is None:
+            operations.append(Create(attrs.evolve(wanted, members=wanted.members or None)))
+            continue
+        current = next(current_of)
+        if not target.capabilities.members:
+            current = attrs.evolve(current, members=wanted.members)
+        # A deactivated group is restored, a name in another case renamed to the source's.
+        changes = GroupChanges.between(current, wanted)
+        if changes and current.id:
+            operations.append(Update(current.id, changes))
+            names[operations[-1].key] = current.name  # as the target holds it now
+        else:
+            unchanged.append(wanted.name)
+    return operations, unchanged, names
 
 
 async def apply(

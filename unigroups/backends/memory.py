@@ -1,7 +1,8 @@
 """``MemoryBackend``: the reference implementation of GroupBackend, held in a dict.
 
 Every capability is on, so it is what the contract suite, the docs and user tests run against
-when no vendor is needed. Names are unique without regard to case, as at the vendors.
+when no vendor is needed. Names are unique under ``capabilities.name_key``: without regard to
+case, as at the vendors (a subclass may set ``names_case_sensitive``).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class MemoryBackend(BackendBase):
     def __init__(self, config: MemoryConfig | None = None) -> None:
         self.config = config or MemoryConfig()
         self._groups: dict[str, Group] = {}
-        self._by_name: dict[str, str] = {}  # casefolded name -> id
+        self._by_name: dict[str, str] = {}  # capabilities.name_key(name) -> id
         self._ids = itertools.count(1)
 
     def __repr__(self) -> str:
@@ -59,14 +60,15 @@ class MemoryBackend(BackendBase):
             ) from None
 
     def _claim_name(self, name: str, group_id: str) -> None:
-        owner = self._by_name.get(name.casefold())
+        key = self.capabilities.name_key(name)
+        owner = self._by_name.get(key)
         if owner is not None and owner != group_id:
             raise DuplicateGroupError(
                 f"a group named {name!r} exists already (id {owner})",
                 backend=self.name,
                 code="DUPLICATE_DATA",
             )
-        self._by_name[name.casefold()] = group_id
+        self._by_name[key] = group_id
 
     async def create(self, group: Group) -> Group:
         self.check_new_group(group)
@@ -111,19 +113,18 @@ class MemoryBackend(BackendBase):
 
     async def find(self, name: str) -> Group | None:
         await asyncio.sleep(0)
-        group_id = self._by_name.get(name.casefold())
-        if group_id is None or self._groups[group_id].name != name:
-            return None
-        return self._groups[group_id]
+        group_id = self._by_name.get(self.capabilities.name_key(name))
+        return None if group_id is None else self._groups[group_id]
 
     async def update(self, group_id: str, changes: GroupChanges) -> Group:
         self.check_changes(group_id, changes)
         await asyncio.sleep(0)
         current = self._stored(group_id)
         updated = changes.apply_to(current)
-        if updated.name.casefold() != current.name.casefold():
+        name_key = self.capabilities.name_key
+        if name_key(updated.name) != name_key(current.name):
             self._claim_name(updated.name, group_id)
-            del self._by_name[current.name.casefold()]
+            del self._by_name[name_key(current.name)]
         updated = attrs.evolve(updated, modified_at=datetime.now(UTC))
         self._groups[group_id] = updated
         return updated
@@ -132,4 +133,4 @@ class MemoryBackend(BackendBase):
         await asyncio.sleep(0)
         group = self._stored(group_id)
         del self._groups[group_id]
-        del self._by_name[group.name.casefold()]
+        del self._by_name[self.capabilities.name_key(group.name)]

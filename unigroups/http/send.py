@@ -18,6 +18,9 @@ from ..options import seconds
 __all__ = ["DEFAULT_MAX_BODY", "Answer", "Sender", "Timeouts"]
 
 DEFAULT_MAX_BODY: Final = 32 * 1024 * 1024
+# The methods aiohttp resends by itself when a kept-alive connection drops (RFC 9110's
+# idempotent methods): only these need the guard; a POST is never resent by aiohttp.
+_RESENT_BY_AIOHTTP: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _CHUNK: Final = 256 * 1024
 
 
@@ -119,7 +122,7 @@ class Sender:
                 allow_redirects=False,
                 timeout=self._client_timeout,
                 ssl=self._ssl,
-                middlewares=(_send_once(),),
+                middlewares=(_send_once(),) if method in _RESENT_BY_AIOHTTP else (),
             ) as response:
                 body = await self._read(response, method, url)
                 return Answer(response.status, response.headers, body)

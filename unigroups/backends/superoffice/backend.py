@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import copy
-from collections.abc import AsyncIterator
-from typing import Any, ClassVar, Final
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from typing import Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -19,6 +21,57 @@ from .config import SuperOfficeConfig
 __all__ = ["SuperOfficeBackend"]
 
 ITEMS: Final = "/List/UserGroup/Items"
+
+#: A listing's raw items by the name key of each (see ``find``).
+NameIndex: TypeAlias = Mapping[str, Sequence[Any]]
+
+
+class _SharedListing:
+    """Look-ups by name that share listings of every group (SuperOffice has no name filter).
+
+    A look-up never uses a listing sent before it was called: that one may have been answered
+    before a group the caller created just now. Calls join the listing that has not been sent
+    yet; it is sent as soon as the one in flight (if any) has ended, and serves every call that
+    joined it. However many look-ups run at once, one listing is in flight and one gathers
+    callers; a listing nobody waits for any more is cancelled.
+    """
+
+    def __init__(self, fetch: Callable[[], Coroutine[Any, Any, NameIndex]]) -> None:
+        self._fetch = fetch
+        self._running: asyncio.Task[NameIndex] | None = None  # may have been sent
+        self._next: asyncio.Task[NameIndex] | None = None  # not sent yet: open to callers
+        self._waiting: collections.Counter[asyncio.Task[NameIndex]] = collections.Counter()
+
+    async def index(self) -> NameIndex:
+        """The index of a listing sent after this call; its failure is every waiter's."""
+        if self._next is None:
+            running = self._running
+            previous = running if running is not None and not running.done() else None
+            self._next = asyncio.create_task(self._flight(previous))
+        flight = self._next
+        self._waiting[flight] += 1
+        try:
+            return await asyncio.shield(flight)
+        finally:
+            self._waiting[flight] -= 1
+            if not self._waiting[flight]:
+                del self._waiting[flight]
+                if not flight.done():  # every waiter was cancelled
+                    self._drop(flight)
+
+    async def _flight(self, previous: asyncio.Task[NameIndex] | None) -> NameIndex:
+        if previous is not None:
+            await asyncio.wait([previous])  # its outcome is its own waiters'
+        # From here on the listing may be on its way: later callers join the next one.
+        self._running, self._next = self._next, None
+        return await self._fetch()
+
+    def _drop(self, flight: asyncio.Task[NameIndex]) -> None:
+        flight.cancel()
+        if self._running is flight:
+            self._running = None
+        if self._next is flight:
+            self._next = None
 
 
 class SuperOfficeBackend(BackendBase):
@@ -52,6 +105,7 @@ class SuperOfficeBackend(BackendBase):
             secrets=config.secrets,
         )
         self._owns_transport = True
+        self._listings = _SharedListing(self._name_index)
         if config.names_case_sensitive:
             self.capabilities = attrs.evolve(self.capabilities, names_case_sensitive=True)
 
@@ -77,6 +131,7 @@ class SuperOfficeBackend(BackendBase):
         view = copy.copy(self)
         view.locale = attrs.evolve(self.locale, **overrides)
         view._owns_transport = False
+        view._listings = _SharedListing(view._name_index)  # listings in its own headers
         return view
 
     async def aclose(self) -> None:
@@ -121,10 +176,18 @@ class SuperOfficeBackend(BackendBase):
         yield  # pragma: no cover - makes this an async generator
 
     async def find(self, name: str) -> Group | None:
-        # There is no name filter: list every group, deleted ones too (they still hold their
-        # name in the unique index), and convert only the match.
+        """The group holding ``name`` under ``capabilities.name_key``, deleted ones too (they
+        keep their name in the unique index). Concurrent calls share listings."""
+        key = self.capabilities.name_key
+        wanted = key(name)
+        candidates = (await self._listings.index()).get(wanted, ())
+        found = [g for g in map(wire.group_from_carrier, candidates) if key(g.name) == wanted]
+        # Several only when the vendor tells case apart while the options say it does not.
+        return next((g for g in found if g.name == name), found[0] if found else None)
+
+    async def _name_index(self) -> NameIndex:
         reply = await self._call("GET", query={"includeDeleted": "true"})
-        return wire.group_named(reply.data, name)
+        return wire.items_by_name(reply.data, self.capabilities.name_key)
 
     async def update(self, group_id: str, changes: GroupChanges) -> Group:
         self.check_changes(group_id, changes)

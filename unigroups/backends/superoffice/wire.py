@@ -4,6 +4,7 @@ SuperOffice's field names."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 import attrs
@@ -23,8 +24,8 @@ __all__ = [
     "UserGroupCarrier",
     "carrier_for",
     "group_from_carrier",
-    "group_named",
     "groups_from_list",
+    "items_by_name",
     "parse_error",
     "rights_of",
 ]
@@ -162,16 +163,19 @@ def groups_from_list(data: Any) -> list[Group]:
     return [group_from_carrier(item) for item in data]
 
 
-def group_named(data: Any, name: str) -> Group | None:
-    """The group called exactly ``name`` in a list answer; only that one is converted."""
+def items_by_name(data: Any, key: Callable[[str], str]) -> dict[str, list[Any]]:
+    """A list answer's raw items by ``key`` of their name (``Value``): a look-up by name
+    converts only what it finds."""
     if not isinstance(data, list):
         raise DecodingError(
             "SuperOffice's list of user groups is not an array", backend="superoffice", raw=data
         )
+    index: dict[str, list[Any]] = {}
     for item in data:
-        if isinstance(item, dict) and item.get("Value") == name:
-            return group_from_carrier(item)
-    return None
+        name = item.get("Value") if isinstance(item, dict) else None
+        if isinstance(name, str):
+            index.setdefault(key(name), []).append(item)
+    return index
 
 
 @attrs.frozen

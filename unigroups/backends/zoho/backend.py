@@ -158,12 +158,18 @@ class ZohoBackend(BackendBase):
                 # The group exists with its first members only: never "done" with less.
                 held = SOURCES_PER_REQUEST
                 return self._incomplete(group_id, f"it holds {held} of its members", exc)
-        return attrs.evolve(
-            group,
-            members=group.members or (),
-            id=group_id,
-            backend=self.name,
-            raw=wire.entry_json(outcome),
+        # Built directly, not with attrs.evolve: batch jobs create by the thousand.
+        return Group(
+            group.name,
+            group.description,
+            group.members or (),
+            group_id,
+            group.active,
+            group.rank,
+            group.created_at,
+            group.modified_at,
+            self.name,
+            wire.entry_json(outcome),
         )
 
     async def get(self, group_id: str) -> Group:
@@ -211,12 +217,18 @@ class ZohoBackend(BackendBase):
         return pages(fetch, backend=self.name, max_pages=self.config.max_pages, what=what)
 
     async def find(self, name: str) -> Group | None:
-        # The documented ``name`` query narrows the listing; the exact match is ours to make.
+        # The documented ``name`` query narrows the listing; the match is ours to make, under
+        # the capabilities' case rule (the exact spelling first, should both be there).
+        key = self.capabilities.name_key
+        wanted, found = key(name), None
         async for items in self._pages({"name": name}):
             for item in items:
-                if isinstance(item, dict) and item.get("name") == name:  # exact match only
+                held = item.get("name") if isinstance(item, dict) else None
+                if held == name:
                     return wire.group_from_zoho(item)
-        return None
+                if found is None and isinstance(held, str) and key(held) == wanted:
+                    found = item
+        return None if found is None else wire.group_from_zoho(found)
 
     async def update(self, group_id: str, changes: GroupChanges) -> Group:
         self.check_changes(group_id, changes)
