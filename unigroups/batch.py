@@ -207,7 +207,10 @@ class BatchRun:
         """(input position, outcome) as each operation ends."""
         journal, owned = self._open_journal()  # locked before anything is sent
         executor = Executor(self.backend, journal, self._send_budget)
-        scheduler = Scheduler(executor, self.concurrency, self.backend.capabilities.name_key)
+        # ``concurrency`` counts calls: where one call carries several creates (max_batch),
+        # that many more operations are kept in flight to fill them.
+        width = self.concurrency * executor.per_call
+        scheduler = Scheduler(executor, width, self.backend.capabilities.name_key)
         self._scheduler = scheduler
         self.started = time.monotonic()
         source = _numbered(self._operations)

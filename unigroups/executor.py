@@ -60,9 +60,11 @@ class Executor:
         # Creates go out several to a call where the backend can (Zoho's max_batch).
         create_many: CreateMany | None = getattr(backend, "create_many", None)
         size = backend.capabilities.max_batch
+        #: Creates one call carries: a job keeps this many times more operations in flight.
+        self.per_call = size if create_many is not None and size > 1 else 1
         self._make = (
             CreateBatcher(create_many, size).create
-            if create_many is not None and size > 1
+            if create_many is not None and self.per_call > 1
             else backend.create
         )
 

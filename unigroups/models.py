@@ -200,13 +200,13 @@ class Group:
         # page, so the usual case is settled in one pass of exact-type tests (a quarter of
         # the cost of nine validator calls); anything else runs the checks in field order,
         # and the first that fails names its field.
-        name, group_id, active = self.name, self.id, self.active
+        name, group_id, active, members = self.name, self.id, self.active, self.members
         if (
             type(name) in _TEXT
             and name
             and not name.isspace()  # not blank, without the copy strip() makes
             and type(self.description) in _OPTIONAL_TEXT
-            and self.members is None
+            and (members is None or (type(members) is tuple and not members))  # else: long way
             and (
                 group_id is None
                 or (type(group_id) in _TEXT and group_id and not group_id.isspace())
