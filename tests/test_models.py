@@ -14,8 +14,11 @@ from unigroups import (
     Member,
     MemberKind,
     UnsupportedOperationError,
+    User,
+    UserDirectory,
     ValidationError,
 )
+from unigroups.backends.memory import MemoryBackend
 
 
 @pytest.mark.parametrize("name", ["", "   ", "\t\n"])
@@ -222,3 +225,37 @@ def test_every_group_field_refuses_a_bad_value_naming_the_field(field: str, bad:
 def test_a_group_with_every_field_set_is_accepted() -> None:
     group = Group(**GOOD_GROUP)
     assert (group.name, group.id, group.active, group.rank) == ("Sales", "42", False, 3)
+
+
+def test_user_reads_email_lower_cased_and_keeps_raw_out_of_identity() -> None:
+    user = User("42", "Ada", "Ada@Example.COM", raw={"id": "42"})
+    assert user.email == "ada@example.com"
+    assert user == User("42", "Ada", "ada@example.com")
+    assert "raw" not in repr(user)
+    assert (user.active, user.backend) == (True, None)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        user.name = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("field", "bad"),
+    [
+        ("id", ""),
+        ("id", " "),
+        ("id", 42),
+        ("name", 1),
+        ("email", 1),
+        ("active", "yes"),
+        ("backend", 1),
+    ],
+)
+def test_every_user_field_refuses_a_bad_value_naming_the_field(field: str, bad: Any) -> None:
+    values: dict[str, Any] = {"id": "1", field: bad}
+    with pytest.raises(ValidationError) as info:
+        User(**values)
+    assert info.value.field == field
+
+
+def test_user_directory_is_a_runtime_checkable_protocol() -> None:
+    assert isinstance(MemoryBackend(), UserDirectory)
+    assert not isinstance(object(), UserDirectory)

@@ -21,8 +21,8 @@ from .errors import (
     UnsupportedOperationError,
     ValidationError,
 )
-from .models import UNSET, Capabilities, Group, GroupChanges, Member, MemberKind, Unset
-from .protocol import GroupBackend
+from .models import UNSET, Capabilities, Group, GroupChanges, Member, MemberKind, Unset, User
+from .protocol import GroupBackend, UserDirectory
 from .registry import backend_names, open_backend, register_backend
 
 __all__ = [
@@ -51,6 +51,8 @@ __all__ = [
     "UnknownBackendError",
     "Unset",
     "UnsupportedOperationError",
+    "User",
+    "UserDirectory",
     "ValidationError",
     "__version__",
     "backend_names",

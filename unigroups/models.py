@@ -24,6 +24,7 @@ __all__ = [
     "Member",
     "MemberKind",
     "Unset",
+    "User",
 ]
 
 
@@ -126,6 +127,25 @@ class Member:
     def key(self) -> MemberKey:
         """What identifies the member within a group: its kind and id."""
         return (self.kind, self.id)
+
+
+def _lower_email(value: Any) -> Any:
+    # E-mail addresses match people across vendors: kept lower-cased, whatever was read.
+    return value.lower() if isinstance(value, str) else value
+
+
+@attrs.frozen
+class User:
+    """A person in a vendor's user directory: what a ``user`` member's id points at."""
+
+    id: str = attrs.field(validator=_typed(str, not_blank=True))
+    name: str | None = attrs.field(default=None, validator=_typed(str, optional=True))
+    email: str | None = attrs.field(
+        default=None, converter=_lower_email, validator=_typed(str, optional=True)
+    )
+    active: bool = attrs.field(default=True, validator=_typed(bool))
+    backend: str | None = attrs.field(default=None, validator=_typed(str, optional=True))
+    raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
 
 
 def _check_members(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:

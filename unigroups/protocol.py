@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, Protocol, Self, runtime_checkable
 
-from .models import Capabilities, Group, GroupChanges, Member
+from .models import Capabilities, Group, GroupChanges, Member, User
 
-__all__ = ["GroupBackend"]
+__all__ = ["GroupBackend", "UserDirectory"]
 
 
 @runtime_checkable
@@ -54,3 +54,24 @@ class GroupBackend(Protocol):
     async def __aenter__(self) -> Self: ...
 
     async def __aexit__(self, *exc: Any) -> None: ...
+
+
+@runtime_checkable
+class UserDirectory(Protocol):
+    """The people a vendor's ``user`` members point at, for backends that can list them.
+
+    Implemented beside :class:`GroupBackend` (memory, zoho, superoffice); check with
+    ``isinstance(backend, UserDirectory)``.
+    """
+
+    def users(self, *, include_inactive: bool = False) -> AsyncIterator[User]:
+        """Every user (active ones only unless ``include_inactive``), fetched lazily."""
+        ...
+
+    async def get_user(self, user_id: str) -> User:
+        """The user with this id; :class:`NotFoundError` if there is none."""
+        ...
+
+    def user_groups(self, user_id: str) -> AsyncIterator[Group]:
+        """The groups that hold this user as a member (members not loaded)."""
+        ...

@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 
 from unigroups.testing.faults import FaultPolicy
 from unigroups.testing.server import serve
-from unigroups.testing.zoho_emulator import FIRST_ID, ZohoEmulator
+from unigroups.testing.zoho_emulator import FIRST_ID, Limits, ZohoEmulator
 
 AUTH = {"Authorization": "Zoho-oauthtoken test-token"}
 PATH = "/crm/v8/settings/user_groups"
@@ -82,7 +83,7 @@ async def test_round_trip_matches_the_seed_shapes() -> None:
         assert group["id"] == group_id and group["name"] == "test group"
         assert group["description"] == "my group"
         assert ISO_WITH_OFFSET.match(group["created_time"])
-        assert group["created_by"] == {"name": "Patricia Boyle", "id": "5725767000000411001"}
+        assert group["created_by"] == {"name": "Patricia Boyle", "id": "3652397000000186017"}
         assert group["sources_count"] == {
             "users": {"active": 2, "inactive": 0, "deleted": 0},
             "roles": 1,
@@ -102,10 +103,13 @@ async def test_round_trip_matches_the_seed_shapes() -> None:
             "type": "roles",
             "source": {"id": "3652397000000026008", "name": "Manager"},
             "subordinates": True,
+            "sub_territories": False,
         }
         assert body["sources"][0] == {
             "type": "users",
             "source": {"id": "3652397000000186017", "name": "Patricia Boyle"},
+            "subordinates": False,
+            "sub_territories": False,
         }
 
         status, body = await call(http, "PUT", f"{url}/{group_id}", json=SEED_UPDATE)
@@ -145,11 +149,14 @@ async def test_update_adds_replaces_and_ignores_absent_removals() -> None:
         assert (await call(http, "PUT", f"{url}/{group_id}", json=again))[0] == 200
         group = emulator.groups[group_id]
         assert group.description == "new description"
+        flags = {"subordinates": False, "sub_territories": False}
+        # Names come from the emulator's directory: users added by id join it.
         assert group.sources == [
-            {"type": "users", "source": {"id": "1", "name": None}},
-            {"type": "roles", "source": {"id": "7", "name": "Boss"}, "subordinates": False},
-            {"type": "users", "source": {"id": "2", "name": None}},
+            {"type": "users", "source": {"id": "1", "name": "User 1"}, **flags},
+            {"type": "roles", "source": {"id": "7", "name": "Boss"}, **flags},
+            {"type": "users", "source": {"id": "2", "name": "User 2"}, **flags},
         ]
+        assert emulator.directory["2"].full_name == "User 2"
 
 
 async def test_scheduled_delete_reports_through_the_job() -> None:
@@ -158,7 +165,8 @@ async def test_scheduled_delete_reports_through_the_job() -> None:
         group_id = emulator.seed_group("doomed")
         status, body = await call(http, "DELETE", f"{url}/{group_id}")
         (entry,) = body["user_groups"]
-        assert (status, entry["code"], entry["status"]) == (200, "SCHEDULED", "scheduled")
+        # The spec and the SDK allow only "success" as the status of a SCHEDULED entry.
+        assert (status, entry["code"], entry["status"]) == (200, "SCHEDULED", "success")
         job_id = entry["details"]["job_id"]
         assert group_id in emulator.groups
 
@@ -174,6 +182,9 @@ async def test_scheduled_delete_reports_through_the_job() -> None:
         assert status == 400
         assert body["code"] == "REQUIRED_PARAM_MISSING"
         assert body["details"] == {"param_name": "job_id"}
+        # No such pending job: 204 with no body, as the v8 spec lists.
+        async with http.get(jobs, params={"job_id": "5725767000009999999"}) as response:
+            assert (response.status, await response.read()) == (204, b"")
 
 
 async def test_sources_paging_type_filter_and_204() -> None:
@@ -193,12 +204,17 @@ async def test_sources_paging_type_filter_and_204() -> None:
         params = {"type": "territories"}
         status, body = await call(http, "GET", f"{url}/{big}/sources", params=params)
         assert body["sources"] == [
-            {"type": "territories", "source": {"id": "5", "name": "NY"}, "subordinates": False}
+            {
+                "type": "territories",
+                "source": {"id": "5", "name": "NY"},
+                "subordinates": False,
+                "sub_territories": False,
+            }
         ]
         status, body = await call(http, "GET", f"{url}/{big}/sources", params={"type": "people"})
         assert status == 400
         assert body["code"] == "PATTERN_NOT_MATCHED"
-        assert body["details"] == {"param_name": "type"}
+        assert body["details"] == {"param_name": "type", "regex": "users|roles|groups|territories"}
 
 
 async def test_list_paging_include_and_filters() -> None:
@@ -333,7 +349,12 @@ async def test_refresh_endpoint_issues_working_tokens() -> None:
             {"api_name": "subordinates", "json_path": "$.user_groups[0].sources[0].subordinates"},
         ),
         (
-            {"name": "x", "sources": [{"type": "users", "source": {"id": 12}}]},
+            {"name": "x", "sources": [{"type": "users", "source": {"id": True}}]},
+            "INVALID_DATA",
+            {"api_name": "id", "json_path": "$.user_groups[0].sources[0].source.id"},
+        ),
+        (
+            {"name": "x", "sources": [{"type": "users", "source": {"id": "12a"}}]},
             "INVALID_DATA",
             {"api_name": "id", "json_path": "$.user_groups[0].sources[0].source.id"},
         ),
@@ -377,15 +398,6 @@ async def test_request_level_errors() -> None:
         assert (status, body["code"], body["status"]) == (400, "INVALID_DATA", "error")
         status, body = await call(http, "POST", url, json={"groups": []})
         assert (status, body["code"]) == (400, "MANDATORY_NOT_FOUND")
-        two = {"user_groups": group_body("a")["user_groups"] + group_body("b")["user_groups"]}
-        status, body = await call(http, "POST", url, json=two)
-        assert status == 400
-        assert body["code"] == "LIMIT_EXCEEDED"
-        assert body["details"] == {
-            "api_name": "user_groups",
-            "json_path": "$.user_groups",
-            "limit": 1,
-        }
         assert emulator.groups == {}
 
         invalid_id = {
@@ -394,10 +406,13 @@ async def test_request_level_errors() -> None:
             "message": "the given id seems to be invalid",
             "status": "error",
         }
-        for method, json_body in (("GET", None), ("PUT", group_body("x")), ("DELETE", None)):
+        for method, json_body in (("PUT", group_body("x")), ("DELETE", None)):
             assert await call(http, method, f"{url}/123", json=json_body) == (400, invalid_id)
-        assert await call(http, "GET", f"{url}/abc") == (400, invalid_id)
         assert await call(http, "GET", f"{url}/123/sources") == (400, invalid_id)
+        # GET one group: the v8 spec lists 204, no body, for an id with no group.
+        for missing in ("123", "abc"):
+            async with http.get(f"{url}/{missing}") as response:
+                assert (response.status, await response.read()) == (204, b"")
 
         status, body = await call(http, "GET", url.replace("/v8/", "/v5/"))
         assert (status, body["code"]) == (404, "INVALID_URL_PATTERN")
@@ -528,14 +543,20 @@ def test_runs_as_a_module_and_prints_its_url() -> None:
     assert process.returncode == 0
 
 
-def test_the_zoho_emulator_cli_seeds_groups_and_takes_several_per_call() -> None:
+def test_unigroups_emulate_zoho_seeds_groups_and_takes_its_limits() -> None:
     command = [
         sys.executable,
-        "-m",
-        "unigroups.testing.zoho_emulator",
+        "-c",
+        "import sys; from unigroups.cli import main; sys.exit(main())",
+        "emulate",
+        "zoho",
+        "--token",
+        "cli-token",
         "--seed-groups",
         "3",
-        "--max-groups-per-request",
+        "--name-max-length",
+        "5",
+        "--test-max-groups-per-request",
         "2",
     ]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
@@ -548,10 +569,13 @@ def test_the_zoho_emulator_cli_seeds_groups_and_takes_several_per_call() -> None
                     f"{base}/crm/v8/settings/user_groups",
                     method=method,
                     data=None if body is None else json.dumps(body).encode(),
-                    headers={"Authorization": "Zoho-oauthtoken test-token"},
+                    headers={"Authorization": "Zoho-oauthtoken cli-token"},
                 )
-                with urllib.request.urlopen(request) as answer:
-                    return answer.status, json.load(answer)
+                try:
+                    with urllib.request.urlopen(request) as answer:
+                        return answer.status, json.load(answer)
+                except urllib.error.HTTPError as error:
+                    return error.code, json.load(error)
 
             status, listing = call("GET")
             assert status == 200
@@ -560,5 +584,238 @@ def test_the_zoho_emulator_cli_seeds_groups_and_takes_several_per_call() -> None
             ]
             two = {"user_groups": [{"name": "a", "sources": []}, {"name": "b", "sources": []}]}
             assert call("POST", two)[0] == 201
+            three = {"user_groups": [{"name": n, "sources": []} for n in ("c", "d", "e")]}
+            status, body = call("POST", three)
+            assert (status, body["code"], body["details"]["limit"]) == (400, "LIMIT_EXCEEDED", 2)
+            status, body = call("POST", {"user_groups": [{"name": "sixsix", "sources": []}]})
+            assert (status, body["user_groups"][0]["details"]["maximum_length"]) == (400, 5)
         finally:
             process.terminate()
+
+
+def test_emulate_zoho_help_states_the_token_and_the_options(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from unigroups.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["emulate", "zoho", "--help"])
+    assert exited.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Zoho-oauthtoken" in text and "test-token" in text
+    for option in (
+        "--seed-groups N",
+        "--name-max-length N",
+        "--description-max-length N",
+        "--max-sources-per-request N",
+        "--test-max-groups-per-request N",
+    ):
+        assert option in text
+    assert "Zoho publishes no figure" in text and "test knob" in text
+
+
+NUMBERS = {
+    "user_groups": [
+        {
+            "name": "by number",
+            "sources": [
+                {"type": "users", "source": {"id": 3652397000000281001}},
+                {"type": "roles", "source": {"id": 3652397000000026008}, "subordinates": True},
+                {
+                    "type": "territories",
+                    "source": {"id": 3652397000007622003},
+                    "subordinates": True,
+                    "sub_territories": True,
+                },
+                {"type": "users", "source": {"id": 3652397000000999001}},
+            ],
+        }
+    ]
+}
+
+
+async def test_ids_as_json_numbers_and_names_filled_from_the_directory() -> None:
+    async with running() as (emulator, url, http):
+        status, body = await call(http, "POST", url, json=NUMBERS)
+        assert status == 201
+        group_id = body["user_groups"][0]["details"]["id"]
+        assert isinstance(group_id, str)
+        status, body = await call(http, "GET", f"{url}/{group_id}/sources")
+        assert body["sources"] == [
+            {
+                "type": "users",
+                "source": {"id": "3652397000000281001", "name": "Deborah Gill"},
+                "subordinates": False,
+                "sub_territories": False,
+            },
+            {
+                "type": "roles",
+                "source": {"id": "3652397000000026008", "name": "Manager"},
+                "subordinates": True,
+                "sub_territories": False,
+            },
+            {
+                "type": "territories",
+                "source": {"id": "3652397000007622003", "name": "New York"},
+                "subordinates": True,
+                "sub_territories": True,
+            },
+            {
+                "type": "users",
+                "source": {"id": "3652397000000999001", "name": "User 999001"},
+                "subordinates": False,
+                "sub_territories": False,
+            },
+        ]
+        # A user added by an unknown id joins the users directory.
+        status, body = await call(
+            http, "GET", url.replace("settings/user_groups", "users/3652397000000999001")
+        )
+        assert (status, body["users"][0]["full_name"]) == (200, "User 999001")
+
+        bulk = {"user_groups": [{"id": int(group_id), "name": "renamed", "sources": []}]}
+        status, body = await call(http, "PUT", url, json=bulk)
+        assert (status, body["user_groups"][0]["details"]) == (200, {"id": group_id})
+        assert emulator.groups[group_id].name == "renamed"
+
+
+async def test_users_directory_paging_types_and_one_user() -> None:
+    async with running() as (emulator, url, http):
+        users = url.replace("settings/user_groups", "users")
+        status, body = await call(http, "GET", users, params={"per_page": "2"})
+        assert status == 200
+        assert body["info"] == {"per_page": 2, "count": 2, "page": 1, "more_records": True}
+        first = body["users"][0]
+        assert first == {
+            "id": "3652397000000186017",
+            "first_name": "Patricia",
+            "last_name": "Boyle",
+            "full_name": "Patricia Boyle",
+            "email": "patricia.boyle@example.com",
+            "status": "active",
+            "confirm": True,
+            "role": {"name": "CEO", "id": "3652397000000026005"},
+            "profile": {"name": "Administrator", "id": "3652397000000026011"},
+            "zuid": first["zuid"],
+        }
+        status, body = await call(http, "GET", users, params={"type": "DeactiveUsers"})
+        assert [(u["full_name"], u["status"]) for u in body["users"]] == [
+            ("Ruth Ellis", "disabled")
+        ]
+        status, body = await call(http, "GET", users, params={"type": "CurrentUser"})
+        assert [u["id"] for u in body["users"]] == [emulator.current_user["id"]]
+        ids = "3652397000000281001,3652397000000281017"
+        status, body = await call(http, "GET", users, params={"ids": ids})
+        assert [u["full_name"] for u in body["users"]] == ["Deborah Gill", "Kevin Ward"]
+        status, body = await call(http, "GET", users, params={"type": "Everyone"})
+        assert (status, body["details"]) == (400, {"param_name": "type"})
+        async with http.get(users, params={"page": "9"}) as response:
+            assert (response.status, await response.read()) == (204, b"")
+
+        status, body = await call(http, "GET", users.replace("/users", "/org"))
+        assert (status, body["org"][0]["zgid"]) == (200, emulator.org["zgid"])
+        status, body = await call(http, "GET", f"{users}/3652397000000281001")
+        assert [u["email"] for u in body["users"]] == ["deborah.gill@example.com"]
+        async with http.get(f"{users}/3652397000000000001") as response:
+            assert (response.status, await response.read()) == (204, b"")
+
+
+async def test_groups_of_a_user_counts_and_associations() -> None:
+    async with running() as (emulator, url, http):
+        deborah = {"type": "users", "source": {"id": "3652397000000281001"}}
+        ruth = {"type": "users", "source": {"id": "3652397000000281033"}}
+        one = emulator.seed_group("one", sources=[deborah, ruth])
+        emulator.seed_group("two")
+        three = emulator.seed_group("three", sources=[deborah])
+        users = url.replace("settings/user_groups", "users")
+
+        status, body = await call(
+            http, "GET", f"{users}/3652397000000281001/actions/associated_groups"
+        )
+        assert status == 200
+        assert [g["id"] for g in body["user_groups"]] == [one, three]
+        assert set(body["user_groups"][0]) == {
+            "id",
+            "name",
+            "description",
+            "created_time",
+            "modified_time",
+            "created_by",
+            "modified_by",
+        }
+        assert body["info"]["count"] == 2
+        params = {"include": "sources,sources_count"}
+        status, body = await call(
+            http, "GET", f"{users}/3652397000000281001/actions/associated_groups", params=params
+        )
+        assert body["user_groups"][1]["sources_count"]["users"]["active"] == 1
+        assert [s["source"]["name"] for s in body["user_groups"][1]["sources"]] == ["Deborah Gill"]
+        async with http.get(f"{users}/3652397000000186017/actions/associated_groups") as response:
+            assert response.status == 204
+
+        status, body = await call(http, "GET", f"{url}/actions/associated_users_count")
+        assert [(e["user_group"]["name"], e["count"]) for e in body["associated_users_count"]] == [
+            ("one", 2),
+            ("two", 0),
+            ("three", 1),
+        ]
+        assert body["info"]["more_records"] is False
+
+        status, body = await call(http, "GET", f"{url}/{one}/actions/sources_count")
+        assert body == {
+            "sources_count": [
+                {
+                    "users": {"active": 1, "inactive": 1, "deleted": 0},
+                    "roles": 0,
+                    "territories": 0,
+                    "groups": 0,
+                }
+            ]
+        }
+        params = {"type": "users", "user_type": "inactive"}
+        status, body = await call(http, "GET", f"{url}/{one}/sources", params=params)
+        assert [s["source"]["name"] for s in body["sources"]] == ["Ruth Ellis"]
+        status, body = await call(
+            http, "GET", f"{url}/{one}/associated_users/actions/grouped_counts"
+        )
+        assert body["grouped_counts"] == [
+            {"status": "active", "count": 1},
+            {"status": "inactive", "count": 1},
+        ]
+
+        async with http.get(f"{url}/{one}/actions/associations") as response:
+            assert response.status == 204
+        rule = {
+            "type": "sharing_rule",
+            "resource": {"id": "3652397000012345001", "name": "Leads to sales"},
+            "detail": {"module": {"api_name": "Leads", "id": "3652397000000002175"}},
+        }
+        emulator.associations[one] = [rule]
+        status, body = await call(http, "GET", f"{url}/{one}/actions/associations")
+        assert (status, body) == (200, {"associations": [rule]})
+
+
+async def test_limits_are_options_and_the_group_cap_is_a_test_knob() -> None:
+    two = {"user_groups": group_body("a")["user_groups"] + group_body("b")["user_groups"]}
+    async with running() as (emulator, url, http):
+        # Zoho publishes no cap on groups per call: by default any number is taken.
+        assert (await call(http, "POST", url, json=two))[0] == 201
+    emulator = ZohoEmulator(
+        limits=Limits(name_max_length=3, description_max_length=None, sources_per_request=1),
+        max_groups_per_request=1,
+    )
+    async with running(emulator) as (emulator, url, http):
+        status, body = await call(http, "POST", url, json=two)
+        assert status == 400
+        assert body["code"] == "LIMIT_EXCEEDED"
+        assert body["details"] == {
+            "api_name": "user_groups",
+            "json_path": "$.user_groups",
+            "limit": 1,
+        }
+        status, body = await call(http, "POST", url, json=group_body("four"))
+        assert body["user_groups"][0]["details"]["maximum_length"] == 3
+        long_text = group_body("abc", description="d" * 5000)
+        assert (await call(http, "POST", url, json=long_text))[0] == 201
+        status, body = await call(http, "POST", url, json=group_body("xyz", [user("1"), user("2")]))
+        assert body["user_groups"][0]["details"]["limit"] == 1

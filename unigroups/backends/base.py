@@ -64,8 +64,11 @@ class BackendBase:
         if not isinstance(group_id, str):
             raise ValidationError(f"must be a string, not {type(group_id).__name__}", field=field)
         if not self.id_pattern.fullmatch(group_id):
+            what = (
+                field.removesuffix("_id").replace("_", " ") if field.endswith("_id") else "member"
+            )
             raise ValidationError(
-                f"{group_id!r} is not a {self.name} group id ({self.id_description})",
+                f"{group_id!r} is not a {self.name} {what} id ({self.id_description})",
                 field=field,
             )
         return group_id

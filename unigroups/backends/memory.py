@@ -2,7 +2,9 @@
 
 Every capability is on, so it is what the contract suite, the docs and user tests run against
 when no vendor is needed. Names are unique under ``capabilities.name_key``: without regard to
-case, as at the vendors (a subclass may set ``names_case_sensitive``).
+case, as at the vendors (a subclass may set ``names_case_sensitive``). It is a
+``UserDirectory`` too: users given with :meth:`MemoryBackend.add_user`, and the groups that
+hold them as ``user`` members.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from typing import ClassVar
 
 import attrs
 
-from ..errors import DuplicateGroupError, NotFoundError
-from ..models import Capabilities, Group, GroupChanges, Member, MemberKind
+from ..errors import DuplicateGroupError, NotFoundError, ValidationError
+from ..models import Capabilities, Group, GroupChanges, Member, MemberKind, User
 from ..options import positive
 from .base import BackendBase
 
@@ -46,6 +48,7 @@ class MemoryBackend(BackendBase):
         self._groups: dict[str, Group] = {}
         self._by_name: dict[str, str] = {}  # capabilities.name_key(name) -> id
         self._ids = itertools.count(1)
+        self._users: dict[str, User] = {}
 
     def __repr__(self) -> str:
         return f"MemoryBackend(groups={len(self._groups)})"
@@ -134,3 +137,38 @@ class MemoryBackend(BackendBase):
         group = self._stored(group_id)
         del self._groups[group_id]
         del self._by_name[self.capabilities.name_key(group.name)]
+
+    # -- UserDirectory ------------------------------------------------------------------------
+
+    def add_user(self, user: User) -> User:
+        """Put ``user`` in the directory (replacing one with its id); returns it as held."""
+        if not isinstance(user, User):
+            raise ValidationError(f"must be a User, not {type(user).__name__}", field="user")
+        self.check_id(user.id, field="user_id")
+        held = attrs.evolve(user, backend=self.name)
+        self._users[user.id] = held
+        return held
+
+    async def users(self, *, include_inactive: bool = False) -> AsyncIterator[User]:
+        for user in list(self._users.values()):
+            await asyncio.sleep(0)
+            if user.active or include_inactive:
+                yield user
+
+    async def get_user(self, user_id: str) -> User:
+        await asyncio.sleep(0)
+        self.check_id(user_id, field="user_id")
+        try:
+            return self._users[user_id]
+        except KeyError:
+            raise NotFoundError(
+                f"no user with id {user_id!r}", backend=self.name, status=404
+            ) from None
+
+    async def user_groups(self, user_id: str) -> AsyncIterator[Group]:
+        self.check_id(user_id, field="user_id")
+        wanted = (MemberKind.USER, user_id)
+        for group in list(self._groups.values()):
+            await asyncio.sleep(0)
+            if any(m.key == wanted for m in group.members or ()):
+                yield attrs.evolve(group, members=None)

@@ -129,12 +129,26 @@ def build_parser() -> argparse.ArgumentParser:
         job.add_argument("--journal", help="a journal file, to resume the job if it is cut short")
 
     emulate = sub.add_parser(
-        "emulate", parents=[common], help="serve a vendor emulator on 127.0.0.1"
+        "emulate",
+        parents=[common],
+        help="serve a vendor emulator on 127.0.0.1",
+        description="Serve a vendor emulator on 127.0.0.1 until interrupted; prints its URL. "
+        "Zoho clients send 'Authorization: Zoho-oauthtoken TOKEN' with the --token value "
+        "(default test-token); any other token gets 401 INVALID_TOKEN.",
     )
     emulate.add_argument("vendor", choices=["zoho", "superoffice"])
     emulate.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    emulate.add_argument("--latency", type=float, default=0.0)
-    emulate.add_argument("--max-in-flight", type=int)
+    emulate.add_argument("--latency", type=float, default=0.0, help="seconds added to answers")
+    emulate.add_argument("--max-in-flight", type=int, help="answer 429 past N concurrent requests")
+    emulate.add_argument(
+        "--token",
+        default="test-token",
+        help="the access token the emulator accepts (default %(default)s); for Zoho sent as "
+        "'Authorization: Zoho-oauthtoken TOKEN', any other gets 401 INVALID_TOKEN",
+    )
+    from ..testing.zoho_emulator import add_zoho_arguments
+
+    add_zoho_arguments(emulate, prefix="zoho: ")
     return parser
 
 

@@ -276,9 +276,22 @@ def cmd_emulate(args: argparse.Namespace, out: Output) -> int:
         from ..testing import zoho_emulator as module
     else:
         from ..testing import superoffice_emulator as module  # type: ignore[no-redef]
-    argv = ["--port", str(args.port), "--latency", str(args.latency)]
+    argv = ["--port", str(args.port), "--latency", str(args.latency), "--token", args.token]
     if args.max_in_flight is not None:
         argv += ["--max-in-flight", str(args.max_in_flight)]
+    if args.vendor == "zoho":
+        argv += [
+            "--seed-groups",
+            str(args.seed_groups),
+            "--name-max-length",
+            str(args.name_max_length),
+            "--description-max-length",
+            str(args.description_max_length),
+            "--max-sources-per-request",
+            str(args.max_sources_per_request),
+            "--test-max-groups-per-request",
+            str(args.max_groups_per_request),
+        ]
     module.main(argv)
     return EXIT_OK
 

@@ -12,8 +12,10 @@ Use it by subclassing :class:`GroupBackendContract` in a test module and giving 
                 yield backend
 
 Checks that a backend's capabilities rule out are skipped (``requires``), as in SQLAlchemy's
-dialect suite. Nothing here reaches into a backend's internals; a backend whose ids or member
-ids look special overrides :meth:`GroupBackendContract.member_id` or ``unknown_id``.
+dialect suite; the user directory checks run when the backend is a ``UserDirectory`` and its
+directory holds users (give the fixture some), and skip otherwise. Nothing here reaches into
+a backend's internals; a backend whose ids or member ids look special overrides
+:meth:`GroupBackendContract.member_id`, ``unknown_id`` or ``unknown_user_id``.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ from ..errors import (
     UnsupportedOperationError,
     ValidationError,
 )
-from ..models import Capabilities, Group, GroupChanges, Member, MemberKind
-from ..protocol import GroupBackend
+from ..models import Capabilities, Group, GroupChanges, Member, MemberKind, User
+from ..protocol import GroupBackend, UserDirectory
 
 __all__ = ["GroupBackendContract", "requires"]
 
@@ -44,16 +46,17 @@ def requires(*needs: str) -> Callable[[F], F]:
     """Skip the check unless the backend's capabilities have every one of ``needs``.
 
     A need is a Capabilities attribute name (``hard_delete``, ``rank``, ``subordinates``),
-    ``members`` (any member kind), ``soft_delete`` (not hard_delete) or ``missing_kind``
-    (some member kind is not supported).
+    ``members`` (any member kind), ``soft_delete`` (not hard_delete), ``missing_kind``
+    (some member kind is not supported) or ``user_directory`` (the backend is a
+    :class:`~unigroups.UserDirectory`).
     """
 
     def decorate(test: F) -> F:
         @functools.wraps(test)
         async def run(self: GroupBackendContract, *args: Any, **kwargs: Any) -> None:
-            caps: Capabilities = kwargs["backend"].capabilities
+            backend = kwargs["backend"]
             for need in needs:
-                if not _has(caps, need):
+                if not _has(backend, need):
                     pytest.skip(f"backend capabilities rule out {need!r}")
             await test(self, *args, **kwargs)
 
@@ -62,12 +65,20 @@ def requires(*needs: str) -> Callable[[F], F]:
     return decorate
 
 
-def _has(caps: Capabilities, need: str) -> bool:
+def _has(backend: Any, need: str) -> bool:
+    if need == "user_directory":
+        return isinstance(backend, UserDirectory)
+    caps: Capabilities = backend.capabilities
     if need == "soft_delete":
         return not caps.hard_delete
     if need == "missing_kind":
         return caps.member_kinds != frozenset(MemberKind)
     return bool(getattr(caps, need))
+
+
+def _directory(backend: object) -> UserDirectory:
+    assert isinstance(backend, UserDirectory)  # requires("user_directory") saw to it
+    return backend
 
 
 async def _collect(iterator: Any) -> list[Any]:
@@ -79,6 +90,8 @@ class GroupBackendContract:
 
     #: An id in the vendor's format that no group has.
     unknown_id: str = "2147480001"
+    #: An id in the vendor's format that no user has (directory checks).
+    unknown_user_id: str = "2147480002"
 
     def member_id(self, kind: MemberKind, n: int) -> str:
         """An id of an existing ``kind`` at the vendor; override where ids must be real."""
@@ -283,3 +296,55 @@ class GroupBackendContract:
         assert len({g.id for g in created}) == 50
         listed = {g.name async for g in backend.groups()}
         assert set(names) <= listed
+
+    # -- user directory (backends that are a UserDirectory) ---------------------------------
+
+    async def known_users(self, backend: object) -> list[User]:
+        """The directory's active users; the check is skipped when it holds none."""
+        users = await _collect(_directory(backend).users())
+        if not users:
+            pytest.skip("the backend's directory holds no users: give the fixture some")
+        return users
+
+    @requires("user_directory")
+    async def test_directory_lists_users_once(self, backend: GroupBackend) -> None:
+        users = await self.known_users(backend)
+        assert all(isinstance(u, User) for u in users)
+        assert len({u.id for u in users}) == len(users), "a user was listed twice"
+        assert all(u.active for u in users), "users() listed an inactive user"
+        for user in users:
+            assert user.email is None or user.email == user.email.lower()
+        everyone = await _collect(_directory(backend).users(include_inactive=True))
+        assert {u.id for u in users} <= {u.id for u in everyone}
+
+    @requires("user_directory")
+    async def test_directory_get_user_reads_what_users_lists(self, backend: GroupBackend) -> None:
+        listed = (await self.known_users(backend))[0]
+        fetched = await _directory(backend).get_user(listed.id)
+        assert fetched == listed
+
+    @requires("user_directory")
+    async def test_directory_unknown_user_raises_not_found(self, backend: GroupBackend) -> None:
+        directory = _directory(backend)
+        with pytest.raises(NotFoundError):
+            await directory.get_user(self.unknown_user_id)
+        with pytest.raises(ValidationError):
+            await directory.get_user("../1")
+
+    @requires("user_directory")
+    async def test_directory_user_groups_lists_the_groups_holding_the_user(
+        self, backend: GroupBackend
+    ) -> None:
+        if MemberKind.USER not in backend.capabilities.member_kinds:
+            pytest.skip("backend capabilities rule out 'user' members")
+        user = (await self.known_users(backend))[0]
+        holding = await backend.create(
+            Group(name=self.new_name("holds user"), members=(Member(MemberKind.USER, user.id),))
+        )
+        other = await backend.create(Group(name=self.new_name("without user")))
+        listed = await _collect(_directory(backend).user_groups(user.id))
+        assert all(isinstance(g, Group) for g in listed)
+        ids = [g.id for g in listed]
+        assert holding.id in ids
+        assert other.id not in ids
+        assert len(ids) == len(set(ids)), "a group was listed twice"

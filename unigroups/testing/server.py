@@ -135,7 +135,9 @@ def run_forever(app: web.Application, port: int, host: str = LOOPBACK, *, path: 
         asyncio.run(_serve_until_signalled(app, host, port, path))
 
 
-def emulator_arg_parser(prog: str, description: str) -> argparse.ArgumentParser:
+def emulator_arg_parser(
+    prog: str, description: str, *, token_help: str = "the access token the emulator accepts"
+) -> argparse.ArgumentParser:
     """The options both emulator entry points take."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--host", default=LOOPBACK, help="address to bind (default %(default)s)")
@@ -145,7 +147,7 @@ def emulator_arg_parser(prog: str, description: str) -> argparse.ArgumentParser:
         "--max-in-flight", type=int, default=None, help="answer 429 past N concurrent requests"
     )
     parser.add_argument("--seed", type=int, default=None, help="seed for random faults")
-    parser.add_argument("--token", default="test-token", help="a valid access token")
+    parser.add_argument("--token", default="test-token", help=token_help + " (default %(default)s)")
     return parser
 
 

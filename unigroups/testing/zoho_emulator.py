@@ -5,13 +5,21 @@ Behaviour follows Zoho's published docs, the v8 OpenAPI spec and the seeds in
 ``/work/shared/seeds``.  Choices where Zoho publishes nothing are marked *unconfirmed*
 and are configurable or documented here:
 
-* more groups in one request than ``max_groups_per_request``: HTTP 400, top level
-  ``LIMIT_EXCEEDED`` with ``details {"api_name": "user_groups", "json_path":
-  "$.user_groups", "limit": N}`` (*unconfirmed*);
+* Zoho publishes no cap on name or description length, sources per request or groups per
+  request.  The first three are :class:`Limits` with conservative defaults (250, 250, 200;
+  over them ``INVALID_DATA`` with ``details.maximum_length`` or ``details.limit``), each
+  configurable.  ``max_groups_per_request`` is a test knob, off by default; set, more groups
+  in one request get HTTP 400, top level ``LIMIT_EXCEEDED`` with ``details {"api_name":
+  "user_groups", "json_path": "$.user_groups", "limit": N}`` (invented);
 * a batch where some entries fail: HTTP 207, one entry per item in order; all ok: 201
   (create) or 200 (update); all failed: 400;
-* more than 200 ``sources``: ``INVALID_DATA`` with ``details.limit = 200``; a string over
-  its length: ``INVALID_DATA`` with ``details.maximum_length`` (*unconfirmed*);
+* ids in bodies are accepted as JSON strings or numbers (the official SDK sends numbers);
+  answers always carry them as strings;
+* ``source.name`` is filled from the emulator's directory of users, roles and territories;
+  a member added by an id it does not know joins that directory (under the name sent, or a
+  made-up one);
+* the ``groups`` member type follows the seeds and the prose docs; the v8 spec and the SDK
+  only name ``users``, ``roles`` and ``territories``;
 * the ``name`` query parameter and ``filters`` compare case-insensitively, like the
   uniqueness check (*unconfirmed*);
 * a scheduled delete answers HTTP 200; the group stays until a poll of its deletion job
@@ -23,6 +31,7 @@ Run standalone with ``python -m unigroups.testing.zoho_emulator --port 8080``.
 
 from __future__ import annotations
 
+import argparse
 import collections
 import itertools
 import json
@@ -50,7 +59,17 @@ from unigroups.testing.faults import (
 )
 from unigroups.testing.server import emulator_arg_parser, fault_policy_from_args, run_forever
 
-__all__ = ["ZohoEmulator", "ZohoGroup", "ZohoMember", "main"]
+__all__ = [
+    "Limits",
+    "ZohoEmulator",
+    "ZohoGroup",
+    "ZohoMember",
+    "ZohoUser",
+    "add_zoho_arguments",
+    "emulator_from_args",
+    "main",
+    "seed_users",
+]
 
 Json = dict[str, Any]
 
@@ -68,6 +87,7 @@ FIRST_ID = 5725767000002350003
 MANAGE_GROUPS = "Crm_Implied_Manage_Groups"
 INDIA = timezone(timedelta(hours=5, minutes=30))  # the docs' samples are in +05:30
 BASE = "/crm/{version}/settings/user_groups"
+USERS = "/crm/{version}/users"
 TOKEN_PATH = "/oauth/v2/token"
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -135,6 +155,14 @@ def is_zoho_id(value: object) -> bool:
     )
 
 
+def _id_text(value: object) -> str | None:
+    """An id sent as a JSON string or number (the official SDK sends numbers) as its digits;
+    None when it is neither (a bool is not a number here)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        value = str(value)
+    return value if isinstance(value, str) and is_zoho_id(value) else None
+
+
 # --- request input ------------------------------------------------------------------------
 
 
@@ -179,10 +207,11 @@ def _parse_source(
         raise _missing("source", f"{path}.source")
     if not isinstance(source, dict):
         raise _invalid("source", f"{path}.source", expected_data_type="jsonobject")
-    member_id = source.get("id")
-    if member_id is None:
+    raw_id = source.get("id")
+    if raw_id is None:
         raise _missing("id", f"{path}.source.id")
-    if not is_zoho_id(member_id):
+    member_id = _id_text(raw_id)
+    if member_id is None:
         raise _invalid("id", f"{path}.source.id")
     name = source.get("name")
     if name is not None and not isinstance(name, str):
@@ -200,13 +229,28 @@ def _parse_source(
     return _SourceInput(kind, member_id, name, subordinates, sub_territories, delete)
 
 
-def _parse_text(raw: Mapping[str, Any], key: str, path: str, limit: int) -> str | None:
+@attrs.frozen
+class Limits:
+    """Caps Zoho publishes no figure for (*unconfirmed*: neither the v8 spec nor the docs give
+    one); the defaults are conservative guesses, and None lifts a cap.  Over a length cap a
+    request gets ``INVALID_DATA`` with ``details.maximum_length``; over the sources cap
+    ``INVALID_DATA`` with ``details.limit``."""
+
+    name_max_length: int | None = NAME_MAX
+    description_max_length: int | None = DESCRIPTION_MAX
+    sources_per_request: int | None = SOURCES_LIMIT
+
+
+NO_LIMITS = Limits(None, None, None)
+
+
+def _parse_text(raw: Mapping[str, Any], key: str, path: str, limit: int | None) -> str | None:
     value = raw.get(key)
     if value is None:
         return None
     if not isinstance(value, str):
         raise _invalid(key, f"{path}.{key}", expected_data_type="string")
-    if len(value) > limit:
+    if limit is not None and len(value) > limit:
         raise _invalid(key, f"{path}.{key}", maximum_length=limit)
     return value
 
@@ -217,27 +261,29 @@ def _parse_group(
     *,
     need_id: bool,
     known: Mapping[str, Collection[str]] | None,
-    max_sources: int | None = SOURCES_LIMIT,
+    limits: Limits,
 ) -> _GroupInput:
     path = f"$.user_groups[{index}]"
     if not isinstance(raw, dict):
         raise _invalid("user_groups", path, expected_data_type="jsonobject")
-    group_id = raw.get("id")
-    if need_id and group_id is None:
+    raw_id = raw.get("id")
+    if need_id and raw_id is None:
         raise _missing("id", f"{path}.id")
-    if group_id is not None and not is_zoho_id(group_id):
+    group_id = None if raw_id is None else _id_text(raw_id)
+    if raw_id is not None and group_id is None:
         raise _invalid("id", f"{path}.id")
     if "name" not in raw:
         raise _missing("name", f"{path}.name")
-    name = _parse_text(raw, "name", path, NAME_MAX)
+    name = _parse_text(raw, "name", path, limits.name_max_length)
     if name is None or not name.strip():
         raise _invalid("name", f"{path}.name")
-    description = _parse_text(raw, "description", path, DESCRIPTION_MAX)
+    description = _parse_text(raw, "description", path, limits.description_max_length)
     if "sources" not in raw:
         raise _missing("sources", f"{path}.sources")
     sources = raw["sources"]
     if not isinstance(sources, list):
         raise _invalid("sources", f"{path}.sources", expected_data_type="jsonarray")
+    max_sources = limits.sources_per_request
     if max_sources is not None and len(sources) > max_sources:
         raise _invalid("sources", f"{path}.sources", limit=max_sources)
     parsed = tuple(
@@ -310,15 +356,117 @@ class ZohoMember:
     id: str
     name: str | None
     subordinates: bool = False
-    sub_territories: bool | None = None
+    sub_territories: bool = False
 
     def to_json(self) -> Json:
-        body: Json = {"type": self.type, "source": {"id": self.id, "name": self.name}}
-        if self.type in SUBORDINATE_TYPES:
-            body["subordinates"] = self.subordinates
-        if self.sub_territories is not None:
-            body["sub_territories"] = self.sub_territories
-        return body
+        # The v8 spec and the SDK give both flags on every member in answers.
+        return {
+            "type": self.type,
+            "source": {"id": self.id, "name": self.name},
+            "subordinates": self.subordinates,
+            "sub_territories": self.sub_territories,
+        }
+
+
+# A user's ``status`` and the ``user_type`` a group's ``sources`` filter calls it by.
+USER_TYPE_OF_STATUS = {"active": "active", "disabled": "inactive", "deleted": "deleted"}
+
+
+@attrs.define
+class ZohoUser:
+    """A user of the org, as ``GET /crm/{version}/users`` shows it."""
+
+    id: str
+    first_name: str | None
+    last_name: str
+    email: str
+    status: str = "active"  # active, disabled or deleted
+    confirm: bool = True
+    role: Json = attrs.Factory(lambda: {"name": "CEO", "id": "3652397000000026005"})
+    profile: Json = attrs.Factory(lambda: {"name": "Administrator", "id": "3652397000000026011"})
+    admin: bool = False
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}" if self.first_name else self.last_name
+
+    @property
+    def user_type(self) -> str:
+        return USER_TYPE_OF_STATUS.get(self.status, "active")
+
+    def minified(self) -> Json:
+        return {"name": self.full_name, "id": self.id}
+
+    def to_json(self) -> Json:
+        return {
+            "id": self.id,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "full_name": self.full_name,
+            "email": self.email,
+            "status": self.status,
+            "confirm": self.confirm,
+            "role": dict(self.role),
+            "profile": dict(self.profile),
+            "zuid": str(int(self.id) % 10**9),
+        }
+
+
+def seed_users() -> list[ZohoUser]:
+    """The users the seeds' groups reference (Patricia Boyle and Deborah Gill), and a few
+    more, one of them deactivated."""
+    manager = {"name": "Manager", "id": "3652397000000026008"}
+    return [
+        ZohoUser(
+            "3652397000000186017", "Patricia", "Boyle", "patricia.boyle@example.com", admin=True
+        ),
+        ZohoUser(
+            "3652397000000281001",
+            "Deborah",
+            "Gill",
+            "deborah.gill@example.com",
+            role=manager,
+            profile={"name": "Standard", "id": "3652397000000026014"},
+        ),
+        ZohoUser(
+            "3652397000000281017",
+            "Kevin",
+            "Ward",
+            "kevin.ward@example.com",
+            role=manager,
+            profile={"name": "Standard", "id": "3652397000000026014"},
+        ),
+        ZohoUser(
+            "3652397000000281033",
+            "Ruth",
+            "Ellis",
+            "ruth.ellis@example.com",
+            status="disabled",
+            role=manager,
+            profile={"name": "Standard", "id": "3652397000000026014"},
+        ),
+    ]
+
+
+# Names of the seeds' role and territory, so members added by id get their ``source.name``.
+SEED_ROLES = {
+    "3652397000000026005": "CEO",
+    "3652397000000026008": "Manager",
+}
+SEED_TERRITORIES = {"3652397000007622003": "New York"}
+
+# GET /users ``type`` values (v8 spec and prose docs) as tests on a user.
+_USER_TYPES: dict[str, Callable[[ZohoUser], bool]] = {
+    "AllUsers": lambda user: True,
+    "ActiveUsers": lambda user: user.status == "active",
+    "DeactiveUsers": lambda user: user.status == "disabled",
+    "DeletedUsers": lambda user: user.status == "deleted",
+    "ConfirmedUsers": lambda user: user.confirm,
+    "NotConfirmedUsers": lambda user: not user.confirm,
+    "ActiveConfirmedUsers": lambda user: user.status == "active" and user.confirm,
+    "AdminUsers": lambda user: user.admin,
+    "ActiveConfirmedAdmins": lambda user: user.admin and user.status == "active" and user.confirm,
+}
 
 
 @attrs.define
@@ -337,16 +485,21 @@ class ZohoGroup:
         """The members in Zoho's ``sources`` shape, in the order they were added."""
         return [member.to_json() for member in self.members.values()]
 
-    def sources_count(self) -> Json:
+    def sources_count(self, user_type: Callable[[str], str] = lambda _: "active") -> Json:
+        """Members by type; ``user_type`` says whether a user id is active, inactive or
+        deleted."""
         counts = collections.Counter(member.type for member in self.members.values())
+        users = collections.Counter(
+            user_type(member.id) for member in self.members.values() if member.type == "users"
+        )
         return {
-            "users": {"active": counts["users"], "inactive": 0, "deleted": 0},
+            "users": {kind: users[kind] for kind in ("active", "inactive", "deleted")},
             "roles": counts["roles"],
             "territories": counts["territories"],
             "groups": counts["groups"],
         }
 
-    def to_json(self, *, sources: bool = False, sources_count: bool = False) -> Json:
+    def to_json(self, *, sources: bool = False, sources_count: Json | None = None) -> Json:
         body: Json = {
             "created_by": self.created_by,
             "modified_by": self.modified_by,
@@ -356,8 +509,8 @@ class ZohoGroup:
             "id": self.id,
             "name": self.name,
         }
-        if sources_count:
-            body["sources_count"] = self.sources_count()
+        if sources_count is not None:
+            body["sources_count"] = sources_count
         if sources:
             body["sources"] = self.sources
         return body
@@ -402,7 +555,14 @@ class ZohoEmulator:
     Knobs: ``access_tokens``/``read_only_tokens`` valid from the start (read-only ones get
     403 NO_PERMISSION on writes); ``oauth`` the client the token endpoint accepts;
     ``token_lifetime`` seconds (None: never expire; applies to the initial tokens too);
-    ``max_groups_per_request`` (the v8 spec says 1); ``schedule_deletes`` with
+    ``limits`` the name/description lengths and sources per request (Zoho publishes no
+    figure for any of them); ``max_groups_per_request`` is a *test knob*, off by default:
+    Zoho publishes no cap on groups per call (the SDK sends lists), so a cap and its
+    ``LIMIT_EXCEEDED`` answer are invented, for tests of a client's batching; ``users`` the
+    org's users (default: :func:`seed_users`; members added by an unknown user id become
+    users too, so ``source.name`` is always filled); ``roles``/``territories`` id -> name;
+    ``associations`` group id -> its ``associations`` entries; ``org`` what ``GET
+    /crm/{version}/org`` answers (the SDK reads its ``zgid``); ``schedule_deletes`` with
     ``deletion_job_polls``, ``deletion_pending_status`` and ``deletion_done_status``
     (the vendor's status values are *unconfirmed*); ``known_members`` maps a source type to
     the valid ids (a mapping id -> name also supplies the names answered); types absent from
@@ -415,7 +575,8 @@ class ZohoEmulator:
     read_only_tokens: Sequence[str] = ()
     oauth: OAuthClient = attrs.Factory(OAuthClient)
     token_lifetime: float | None = None
-    max_groups_per_request: int = 1
+    limits: Limits = attrs.Factory(Limits)
+    max_groups_per_request: int | None = None
     schedule_deletes: bool = False
     deletion_job_polls: int = 1
     deletion_pending_status: str = "in_progress"
@@ -424,7 +585,19 @@ class ZohoEmulator:
     refresh_limit: int | None = None
     refresh_window: float = 600.0
     current_user: Mapping[str, str] = attrs.Factory(
-        lambda: {"name": "Patricia Boyle", "id": "5725767000000411001"}
+        lambda: {"name": "Patricia Boyle", "id": "3652397000000186017"}
+    )
+    users: Iterable[ZohoUser] = attrs.Factory(seed_users)
+    roles: Mapping[str, str] = attrs.Factory(lambda: dict(SEED_ROLES))
+    territories: Mapping[str, str] = attrs.Factory(lambda: dict(SEED_TERRITORIES))
+    associations: dict[str, list[Json]] = attrs.Factory(dict)
+    org: Mapping[str, Any] = attrs.Factory(
+        lambda: {
+            "id": "3652397000000441001",
+            "company_name": "Zylker",
+            "primary_email": "patricia.boyle@example.com",
+            "zgid": "748590612",
+        }
     )
     time_zone: tzinfo = INDIA
     # Off for long benchmark runs: nobody reads the log there, and it grows with every call.
@@ -437,6 +610,8 @@ class ZohoEmulator:
     # casefolded name -> id: the uniqueness check stays O(1) with 100k groups stored.
     _names: dict[str, str] = attrs.field(factory=dict, init=False)
     _jobs: dict[str, _DeletionJob] = attrs.field(factory=dict, init=False)
+    _users: dict[str, ZohoUser] = attrs.field(factory=dict, init=False)
+    _names_of: dict[str, dict[str, str]] = attrs.field(factory=dict, init=False)
     _ids: Iterator[int] = attrs.field(factory=lambda: itertools.count(FIRST_ID), init=False)
     _refreshed_at: collections.deque[float] = attrs.field(factory=collections.deque, init=False)
 
@@ -446,6 +621,14 @@ class ZohoEmulator:
             self.tokens.add(token)
         for token in self.read_only_tokens:
             self.tokens.add(token, read_only=True)
+        for user in self.users:
+            self._users[user.id] = user
+        current = self.current_user
+        if current["id"] not in self._users:
+            first, _, last = current["name"].rpartition(" ")
+            email = current["name"].lower().replace(" ", ".") + "@example.com"
+            self._users[current["id"]] = ZohoUser(current["id"], first or None, last, email)
+        self._names_of = {"roles": dict(self.roles), "territories": dict(self.territories)}
 
     # --- helpers for tests ----------------------------------------------------------------
 
@@ -464,11 +647,20 @@ class ZohoEmulator:
         """Store a group directly (no request, no 200-sources cap); returns its id."""
         raw = {"name": name, "description": description, "sources": list(sources)}
         try:
-            parsed = _parse_group(raw, 0, need_id=False, known=self.known_members, max_sources=None)
+            parsed = _parse_group(raw, 0, need_id=False, known=self.known_members, limits=NO_LIMITS)
             self._check_name_free(parsed.name, 0, keep=None)
         except _Invalid as exc:
             raise ValueError(f"cannot seed group {name!r}: {exc.entry}") from None
         return self._store(parsed).id
+
+    @property
+    def directory(self) -> Mapping[str, ZohoUser]:
+        """The org's users by id (read-only view)."""
+        return MappingProxyType(self._users)
+
+    def add_user(self, user: ZohoUser) -> ZohoUser:
+        self._users[user.id] = user
+        return user
 
     def finish_deletion_jobs(self) -> None:
         """Complete every scheduled deletion now."""
@@ -493,11 +685,18 @@ class ZohoEmulator:
         router.add_post(BASE, self._create)
         router.add_put(BASE, self._update_many)
         router.add_get(BASE + "/actions/deletion_jobs", self._deletion_job)
+        router.add_get(BASE + "/actions/associated_users_count", self._associated_users_count)
         router.add_get(BASE + "/{id}", self._get)
         router.add_put(BASE + "/{id}", self._update_one)
         router.add_delete(BASE + "/{id}", self._delete)
         router.add_get(BASE + "/{id}/sources", self._sources)
         router.add_get(BASE + "/{id}/actions/sources_count", self._sources_count)
+        router.add_get(BASE + "/{id}/actions/associations", self._associations)
+        router.add_get(BASE + "/{id}/associated_users/actions/grouped_counts", self._grouped_counts)
+        router.add_get("/crm/{version}/org", self._org)
+        router.add_get(USERS, self._list_users)
+        router.add_get(USERS + "/{user_id}", self._get_user)
+        router.add_get(USERS + "/{user_id}/actions/associated_groups", self._associated_groups)
         return app
 
     @web.middleware
@@ -588,15 +787,22 @@ class ZohoEmulator:
         page = paging.cut(groups)  # cut first: only the page's groups are turned into JSON
         if page is None:
             return _respond(204)
+        counted = "sources_count" in include
         shown = [
-            group.to_json(sources="sources" in include, sources_count="sources_count" in include)
+            group.to_json(
+                sources="sources" in include,
+                sources_count=self._sources_count_of(group) if counted else None,
+            )
             for group in page["items"]
         ]
         return _respond(200, {"user_groups": shown, "info": page["info"]})
 
     async def _get(self, request: web.Request) -> web.Response:
-        group = self._group_in_path(request)
-        return _respond(200, {"user_groups": [group.to_json(sources_count=True)]})
+        group = self._groups.get(request.match_info["id"])
+        if group is None:
+            return _respond(204)  # the v8 spec: no content for an id with no group
+        shown = group.to_json(sources_count=self._sources_count_of(group))
+        return _respond(200, {"user_groups": [shown]})
 
     async def _sources(self, request: web.Request) -> web.Response:
         group = self._group_in_path(request)
@@ -604,16 +810,20 @@ class ZohoEmulator:
         paging = _Paging.from_query(query)
         kind = query.get("type")
         if kind is not None and kind not in SOURCE_TYPES:
-            raise _bad_param("type", "PATTERN_NOT_MATCHED")
+            # The v8 spec's answer names the pattern the value missed.
+            raise _bad_param("type", "PATTERN_NOT_MATCHED", regex="|".join(SOURCE_TYPES))
         user_type = query.get("user_type")
         if user_type is not None and user_type not in USER_TYPES:
-            raise _bad_param("user_type", "PATTERN_NOT_MATCHED")
-        # Every user here is active, so asking for inactive or deleted ones leaves users out.
-        hide_users = user_type not in (None, "active")
+            raise _bad_param("user_type", "PATTERN_NOT_MATCHED", regex="active|inactive|deleted")
         members = [
             member.to_json()
             for member in group.members.values()
-            if (kind is None or member.type == kind) and not (hide_users and member.type == "users")
+            if (kind is None or member.type == kind)
+            and (
+                user_type is None
+                or member.type != "users"
+                or self._user_type(member.id) == user_type
+            )
         ]
         page = paging.cut(members)
         if page is None:
@@ -622,7 +832,106 @@ class ZohoEmulator:
 
     async def _sources_count(self, request: web.Request) -> web.Response:
         group = self._group_in_path(request)
-        return _respond(200, {"sources_count": [group.sources_count()]})
+        return _respond(200, {"sources_count": [self._sources_count_of(group)]})
+
+    async def _associations(self, request: web.Request) -> web.Response:
+        group = self._group_in_path(request)
+        found = self.associations.get(group.id)
+        if not found:
+            return _respond(204)
+        return _respond(200, {"associations": [dict(entry) for entry in found]})
+
+    async def _associated_users_count(self, request: web.Request) -> web.Response:
+        query = request.query
+        paging = _Paging.from_query(query)
+        groups: Sequence[ZohoGroup] = list(self._groups.values())
+        if "filters" in query:
+            try:
+                test = _name_predicate(json.loads(query["filters"]))
+            except ValueError:
+                raise _bad_param("filters") from None
+            groups = [group for group in groups if test(group.name)]
+        page = paging.cut(groups)
+        if page is None:
+            return _respond(204)
+        counts = [
+            {
+                "user_group": {"name": group.name, "id": group.id},
+                "count": sum(member.type == "users" for member in group.members.values()),
+            }
+            for group in page["items"]
+        ]
+        return _respond(200, {"associated_users_count": counts, "info": page["info"]})
+
+    async def _grouped_counts(self, request: web.Request) -> web.Response:
+        group = self._group_in_path(request)
+        group_by = request.query.get("group_by", "status")
+        if group_by != "status":
+            raise _bad_param("group_by")
+        users = self._sources_count_of(group)["users"]
+        counts = [{"status": status, "count": n} for status, n in users.items() if n]
+        if not counts:
+            return _respond(204)
+        info = {"per_page": PAGE_LIMIT, "count": len(counts), "page": 1, "more_records": False}
+        return _respond(200, {"grouped_counts": counts, "info": info})
+
+    # --- users ----------------------------------------------------------------------------
+
+    async def _list_users(self, request: web.Request) -> web.Response:
+        query = request.query
+        paging = _Paging.from_query(query)
+        kind = query.get("type", "AllUsers")
+        users: Sequence[ZohoUser] = list(self._users.values())
+        if kind == "CurrentUser":
+            users = [user for user in users if user.id == self.current_user["id"]]
+        elif kind in _USER_TYPES:
+            users = [user for user in users if _USER_TYPES[kind](user)]
+        else:
+            raise _bad_param("type")
+        if "ids" in query:
+            wanted = {part.strip() for part in query["ids"].split(",") if part.strip()}
+            if not all(is_zoho_id(part) for part in wanted):
+                raise _bad_param("ids")
+            users = [user for user in users if user.id in wanted]
+        page = paging.cut(users)
+        if page is None:
+            return _respond(204)
+        shown = [user.to_json() for user in page["items"]]
+        return _respond(200, {"users": shown, "info": page["info"]})
+
+    async def _org(self, request: web.Request) -> web.Response:
+        # Only what the official SDK reads when it keys its token store by user and org
+        # (its default ``find_user``): the org's ``zgid``.
+        return _respond(200, {"org": [dict(self.org)]})
+
+    async def _get_user(self, request: web.Request) -> web.Response:
+        user = self._users.get(request.match_info["user_id"])
+        if user is None:
+            return _respond(204)
+        return _respond(200, {"users": [user.to_json()]})
+
+    async def _associated_groups(self, request: web.Request) -> web.Response:
+        user_id = request.match_info["user_id"]
+        if not is_zoho_id(user_id):
+            raise _Answer(400, zoho_error("INVALID_DATA", BAD_ID, {"resource_path_index": 0}))
+        query = request.query
+        paging = _Paging.from_query(query)
+        include = {part.strip() for part in query.get("include", "").split(",") if part.strip()}
+        if not include <= INCLUDES:
+            raise _bad_param("include")
+        groups = [group for group in self._groups.values() if ("users", user_id) in group.members]
+        page = paging.cut(groups)
+        if page is None:
+            return _respond(204)
+        counted = "sources_count" in include
+        shown = [
+            group.to_json(
+                sources="sources" in include,
+                sources_count=self._sources_count_of(group) if counted else None,
+            )
+            for group in page["items"]
+        ]
+        return _respond(200, {"user_groups": shown, "info": page["info"]})
 
     async def _deletion_job(self, request: web.Request) -> web.Response:
         job_id = request.query.get("job_id")
@@ -637,7 +946,7 @@ class ZohoEmulator:
             )
         job = self._jobs.get(job_id)
         if job is None:
-            raise _bad_param("job_id")
+            return _respond(204)  # the v8 spec: no content when no such job is pending
         job.polls += 1
         if job.polls > self.deletion_job_polls:
             self._finish(job)
@@ -654,7 +963,9 @@ class ZohoEmulator:
         group = self._group_in_path(request)
         items = await _items(request, 1)
         try:
-            parsed = _parse_group(items[0], 0, need_id=False, known=self.known_members)
+            parsed = _parse_group(
+                items[0], 0, need_id=False, known=self.known_members, limits=self.limits
+            )
             entry = self._apply_update(group, parsed, 0)
         except _Invalid as exc:
             entry = exc.entry
@@ -665,7 +976,9 @@ class ZohoEmulator:
         entries = []
         for index, raw in enumerate(items):
             try:
-                parsed = _parse_group(raw, index, need_id=True, known=self.known_members)
+                parsed = _parse_group(
+                    raw, index, need_id=True, known=self.known_members, limits=self.limits
+                )
                 group = self._groups.get(parsed.id or "")
                 if group is None:
                     raise _invalid("id", f"$.user_groups[{index}].id")
@@ -687,7 +1000,7 @@ class ZohoEmulator:
             "code": "SCHEDULED",
             "details": {"job_id": job.id},
             "message": "User Group deletion scheduled successfully",
-            "status": "scheduled",
+            "status": "success",  # the spec and the SDK allow only "success" here
         }
         return _respond(200, {"user_groups": [entry]})
 
@@ -695,7 +1008,9 @@ class ZohoEmulator:
 
     def _create_entry(self, raw: object, index: int) -> Json:
         try:
-            parsed = _parse_group(raw, index, need_id=False, known=self.known_members)
+            parsed = _parse_group(
+                raw, index, need_id=False, known=self.known_members, limits=self.limits
+            )
             self._check_name_free(parsed.name, index, keep=None)
         except _Invalid as exc:
             return exc.entry
@@ -735,21 +1050,50 @@ class ZohoEmulator:
             if source.delete:
                 group.members.pop(key, None)
                 continue
-            previous = group.members.get(key)
-            name = self._known_name(source) or source.name
-            if name is None and previous is not None:
-                name = previous.name  # an update that only changes subordinates keeps it
             group.members[key] = ZohoMember(
                 source.type,
                 source.id,
-                name or None,
+                self._member_name(source),
                 bool(source.subordinates),
-                source.sub_territories,
+                bool(source.sub_territories),
             )
 
     def _known_name(self, source: _SourceInput) -> str | None:
         known = (self.known_members or {}).get(source.type)
         return known.get(source.id) if isinstance(known, Mapping) else None
+
+    def _member_name(self, source: _SourceInput) -> str:
+        """What Zoho answers as ``source.name``: the name in its own directory, never null.
+
+        A member nobody knows yet joins the directory (a user, role or territory of the
+        org), under the name the request gave or a made-up one.
+        """
+        known = self._known_name(source)
+        if source.type == "users":
+            user = self._users.get(source.id)
+            if user is None:
+                full = known or source.name or f"User {source.id[-6:]}"
+                first, _, last = full.rpartition(" ")
+                email = f"user{source.id}@example.com"
+                user = self.add_user(ZohoUser(source.id, first or None, last, email))
+            return user.full_name
+        if source.type == "groups":
+            group = self._groups.get(source.id)
+            if group is not None:
+                return group.name
+            return known or source.name or f"Group {source.id[-6:]}"
+        names = self._names_of.setdefault(source.type, {})
+        if source.id not in names:
+            label = source.type[:-1].capitalize()
+            names[source.id] = known or source.name or f"{label} {source.id[-6:]}"
+        return names[source.id]
+
+    def _user_type(self, user_id: str) -> str:
+        user = self._users.get(user_id)
+        return "active" if user is None else user.user_type
+
+    def _sources_count_of(self, group: ZohoGroup) -> Json:
+        return group.sources_count(self._user_type)
 
     def _check_name_free(self, name: str, index: int, *, keep: str | None) -> None:
         clash = self.group_named(name)
@@ -786,7 +1130,7 @@ class ZohoEmulator:
         return datetime.now(self.time_zone).isoformat(timespec="seconds")
 
 
-async def _items(request: web.Request, limit: int) -> list[Any]:
+async def _items(request: web.Request, limit: int | None) -> list[Any]:
     """The ``user_groups`` array of a write, after the checks on the request as a whole."""
     try:
         body = json.loads(await request.text())
@@ -800,41 +1144,89 @@ async def _items(request: web.Request, limit: int) -> list[Any]:
         raise _Answer(
             400, zoho_error("INVALID_DATA", INVALID, {**where, "expected_data_type": "jsonarray"})
         )
-    if len(items) > limit:
+    if limit is not None and len(items) > limit:
         message = f"the number of user groups exceeds the limit of {limit} per request"
         raise _Answer(400, zoho_error("LIMIT_EXCEEDED", message, {**where, "limit": limit}))
     return items
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = emulator_arg_parser(
-        "python -m unigroups.testing.zoho_emulator", "Zoho CRM user-groups emulator"
-    )
-    parser.add_argument(
-        "--max-groups-per-request",
-        type=int,
-        default=1,
-        help="groups one create/update call may carry (the v8 spec says %(default)s)",
-    )
+TOKEN_HELP = (
+    "the access token the emulator accepts, sent as 'Authorization: Zoho-oauthtoken TOKEN'; "
+    "any other gets 401 INVALID_TOKEN"
+)
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return value
+
+
+def add_zoho_arguments(parser: argparse.ArgumentParser, *, prefix: str = "") -> None:
+    """The Zoho emulator's own options (also offered by ``unigroups emulate zoho``).
+
+    For the caps Zoho publishes no figure for, 0 lifts the cap.
+    """
     parser.add_argument(
         "--seed-groups",
-        type=int,
+        type=_count,
         default=0,
         metavar="N",
-        help="store N groups (named 'seeded group N') before serving, e.g. for listings",
+        help=f"{prefix}store N groups (named 'seeded group N') before serving, e.g. for listings",
     )
-    args = parser.parse_args(argv)
-    if args.max_groups_per_request < 1 or args.seed_groups < 0:
-        parser.error("--max-groups-per-request must be >= 1 and --seed-groups >= 0")
+    for flag, default, what in (
+        ("--name-max-length", NAME_MAX, "characters a group name may have"),
+        ("--description-max-length", DESCRIPTION_MAX, "characters a description may have"),
+        ("--max-sources-per-request", SOURCES_LIMIT, "members one group in a request may carry"),
+    ):
+        parser.add_argument(
+            flag,
+            type=_count,
+            default=default,
+            metavar="N",
+            help=f"{prefix}{what} (default %(default)s; Zoho publishes no figure; 0: no cap)",
+        )
+    parser.add_argument(
+        "--test-max-groups-per-request",
+        "--max-groups-per-request",
+        dest="max_groups_per_request",
+        type=_count,
+        default=0,
+        metavar="N",
+        help=f"{prefix}test knob: answer an invented LIMIT_EXCEEDED to a create/update with more "
+        "than N groups (default 0: no cap, as Zoho publishes none)",
+    )
+
+
+def emulator_from_args(args: argparse.Namespace) -> ZohoEmulator:
+    """An emulator configured by the options of :func:`add_zoho_arguments` and the common
+    ones, with its ``--seed-groups`` stored."""
     emulator = ZohoEmulator(
         faults=fault_policy_from_args(args),
         access_tokens=(args.token,),
-        max_groups_per_request=args.max_groups_per_request,
+        limits=Limits(
+            args.name_max_length or None,
+            args.description_max_length or None,
+            args.max_sources_per_request or None,
+        ),
+        max_groups_per_request=args.max_groups_per_request or None,
         record_requests=False,  # nobody can read the log of a standalone process
     )
     for n in range(args.seed_groups):
         emulator.seed_group(f"seeded group {n:07d}")
-    run_forever(emulator.make_app(), args.port, args.host)
+    return emulator
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = emulator_arg_parser(
+        "python -m unigroups.testing.zoho_emulator",
+        "Zoho CRM user-groups emulator",
+        token_help=TOKEN_HELP,
+    )
+    add_zoho_arguments(parser)
+    args = parser.parse_args(argv)
+    run_forever(emulator_from_args(args).make_app(), args.port, args.host)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
-from typing import Any, ClassVar, Final
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, ClassVar, Final, TypeVar
 
 import attrs
 
@@ -17,16 +17,22 @@ from ...errors import (
     UnsupportedOperationError,
 )
 from ...http import Reply, Request, Transport, pages, path_segment
-from ...models import UNSET, Capabilities, Group, GroupChanges, Member, MemberKind, Unset
+from ...models import UNSET, Capabilities, Group, GroupChanges, Member, MemberKind, Unset, User
 from ..base import BackendBase
 from . import wire
 from .auth import zoho_auth
-from .config import ZohoConfig
+from .config import (
+    DEFAULT_DESCRIPTION_MAX_LENGTH,
+    DEFAULT_MAX_BATCH,
+    DEFAULT_NAME_MAX_LENGTH,
+    ZohoConfig,
+)
 
 __all__ = ["ZohoBackend"]
 
-PAGE_SIZE: Final = 200  # per_page maximum of the list and sources endpoints
-SOURCES_PER_REQUEST: Final = 200  # the v8 spec's limit on sources[] in one request
+T = TypeVar("T")
+
+PAGE_SIZE: Final = 200  # per_page maximum of the list, sources and users endpoints
 
 
 def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
@@ -39,25 +45,27 @@ class ZohoBackend(BackendBase):
     name: str = "zoho"
     transport: Transport
     config_class: ClassVar[type[ZohoConfig]] = ZohoConfig
+    # The class default holds the defaults of the unconfirmed limits (ZohoConfig: Zoho
+    # publishes no figure for lengths or groups per call); an instance holds its options'.
     capabilities: Capabilities = Capabilities(
         member_kinds=frozenset(MemberKind),
         subordinates=True,
         hard_delete=True,
         rank=False,
-        name_max_length=250,
-        description_max_length=250,
-        max_batch=1,
+        name_max_length=DEFAULT_NAME_MAX_LENGTH,
+        description_max_length=DEFAULT_DESCRIPTION_MAX_LENGTH,
+        max_batch=DEFAULT_MAX_BATCH,
     )
 
     def __init__(self, config: ZohoConfig) -> None:
         self.config = config
-        # An instance attribute when options change it: the class default stays the spec's.
-        if config.max_batch != 1 or config.names_case_sensitive:
-            self.capabilities = attrs.evolve(
-                self.capabilities,
-                max_batch=config.max_batch,
-                names_case_sensitive=config.names_case_sensitive,
-            )
+        self.capabilities = attrs.evolve(
+            self.capabilities,
+            name_max_length=config.name_max_length,
+            description_max_length=config.description_max_length,
+            max_batch=config.max_batch,
+            names_case_sensitive=config.names_case_sensitive,
+        )
         self.transport = config.make_transport(
             backend=self.name,
             base_url=f"{config.api_base}/crm/{config.version}",
@@ -65,6 +73,11 @@ class ZohoBackend(BackendBase):
             auth=lambda sender: zoho_auth(config, sender),
             secrets=config.secrets,
         )
+
+    @property
+    def _per_request(self) -> int:
+        # How many sources[] items one request carries: unconfirmed, so an option.
+        return self.config.sources_per_request
 
     def __repr__(self) -> str:
         return f"ZohoBackend(base_url={self.transport.base_url!r})"
@@ -128,7 +141,7 @@ class ZohoBackend(BackendBase):
         results: list[Group | BackendError] = []
         for batch in _chunks(list(groups), self.config.max_batch):
             items = [
-                wire.new_group_item(g.name, g.description, (g.members or ())[:SOURCES_PER_REQUEST])
+                wire.new_group_item(g.name, g.description, (g.members or ())[: self._per_request])
                 for g in batch
             ]
             outcomes = await self._send_groups("POST", items)
@@ -146,7 +159,7 @@ class ZohoBackend(BackendBase):
             return TransportError(
                 "Zoho confirmed the create without a valid group id", backend=self.name
             )
-        rest = (group.members or ())[SOURCES_PER_REQUEST:]
+        rest = (group.members or ())[self._per_request :]
         if rest:  # more members than one request may carry: complete the group by updates
             try:
                 await self._put_sources(
@@ -156,7 +169,7 @@ class ZohoBackend(BackendBase):
                 return exc
             except BackendError as exc:
                 # The group exists with its first members only: never "done" with less.
-                held = SOURCES_PER_REQUEST
+                held = self._per_request
                 return self._incomplete(group_id, f"it holds {held} of its members", exc)
         # Built directly, not with attrs.evolve: batch jobs create by the thousand.
         return Group(
@@ -249,8 +262,8 @@ class ZohoBackend(BackendBase):
         description: str | Unset | None,
         sources: Sequence[wire.ZohoSource],
     ) -> None:
-        """PUT the changes, at most 200 sources a request; the first carries the text fields."""
-        for n, chunk in enumerate(_chunks(list(sources), SOURCES_PER_REQUEST)):
+        """PUT the changes, ``sources_per_request`` a request; the first carries the text."""
+        for n, chunk in enumerate(_chunks(list(sources), self._per_request)):
             item = wire.group_to_zoho(
                 name, description=description if n == 0 else UNSET, sources=chunk
             )
@@ -261,7 +274,7 @@ class ZohoBackend(BackendBase):
             if isinstance(outcome, BackendError):
                 if n == 0:
                     raise outcome
-                written = f"{n * SOURCES_PER_REQUEST} of {len(sources)} member changes were made"
+                written = f"{n * self._per_request} of {len(sources)} member changes were made"
                 raise self._incomplete(group_id, written, outcome)
 
     def _incomplete(self, group_id: str, written: str, cause: BackendError) -> IncompleteWriteError:
@@ -308,6 +321,47 @@ class ZohoBackend(BackendBase):
                     request_sent=True,
                 )
             await asyncio.sleep(self.config.delete_job_poll_interval)
+
+    # -- UserDirectory ----------------------------------------------------------------------
+    # Needs the ZohoCRM.users.READ scope besides the user groups' scopes.
+
+    async def users(self, *, include_inactive: bool = False) -> AsyncIterator[User]:
+        # ActiveUsers should hold active users only; the status is checked again regardless.
+        kind = wire.ALL_USERS if include_inactive else wire.ACTIVE_USERS
+        async for page in self._paged("/users", {"type": kind}, wire.users_page, "users"):
+            for user in page:
+                if include_inactive or user.active:
+                    yield user
+
+    async def get_user(self, user_id: str) -> User:
+        path = f"/users/{path_segment(self.check_id(user_id, field='user_id'))}"
+        reply = await self.transport.send(Request("GET", path))
+        if reply.status == 204:  # the v8 spec's answer for an id that names no user
+            raise NotFoundError(f"no user has the id {user_id}", backend=self.name, status=204)
+        return wire.single_user(reply.data)
+
+    async def user_groups(self, user_id: str) -> AsyncIterator[Group]:
+        # The spec's own call for it: GET /users/{id}/actions/associated_groups (204: none).
+        segment = path_segment(self.check_id(user_id, field="user_id"))
+        path = f"/users/{segment}/actions/associated_groups"
+        async for page in self._paged(path, {}, wire.associated_groups_page, "user's groups"):
+            for group in page:
+                yield group
+
+    def _paged(
+        self,
+        path: str,
+        query: dict[str, str],
+        read: Callable[[Any], tuple[list[T], bool]],
+        what: str,
+    ) -> AsyncIterator[list[T]]:
+        """Pages of ``path`` under ``/crm/{version}`` (not the groups' path), read by ``read``."""
+
+        async def fetch(page: int) -> tuple[list[T], bool]:
+            paged = {**query, "page": str(page), "per_page": str(PAGE_SIZE)}
+            return read((await self.transport.send(Request("GET", path, query=paged))).data)
+
+        return pages(fetch, backend=self.name, max_pages=self.config.max_pages, what=what)
 
 
 def _has_entries(raw: Any, count: int) -> bool:

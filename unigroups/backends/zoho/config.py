@@ -27,9 +27,26 @@ DATA_CENTRES: Final = {
 }
 
 
-def _batch_size(_inst: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if not 1 <= value <= 100:
-        raise ConfigurationError("max_batch must be between 1 and 100", option=attribute.name)
+def _between(low: int, high: int) -> Callable[[object, attrs.Attribute[int], int], None]:
+    def check(_inst: object, attribute: attrs.Attribute[int], value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ConfigurationError(
+                f"{attribute.name} must be a whole number between {low} and {high}",
+                option=attribute.name,
+            )
+
+    return check
+
+
+# Limits Zoho does not publish. Neither Zoho's prose docs nor the v8 OpenAPI file in the
+# history of zoho/crm-oas up to 45dff2c (June 2025) give a figure for any of these (another
+# revision of the file, stored at commit de67753, does: these same figures; two revisions
+# disagreeing confirm nothing). The defaults are the conservative guesses unigroups always
+# used; an org that accepts more can raise them. docs/backends/zoho.md keeps the table.
+DEFAULT_NAME_MAX_LENGTH: Final = 250
+DEFAULT_DESCRIPTION_MAX_LENGTH: Final = 250
+DEFAULT_SOURCES_PER_REQUEST: Final = 200
+DEFAULT_MAX_BATCH: Final = 1
 
 
 @attrs.frozen
@@ -45,8 +62,21 @@ class ZohoConfig(TransportOptions):
     client_id: str | None = attrs.field(default=None, repr=False)
     client_secret: str | None = attrs.field(default=None, repr=False)
     token_provider: Callable[[], Awaitable[str]] | None = attrs.field(default=None, repr=False)
-    # Several groups per create call: the v8 spec promises one; an org may accept more.
-    max_batch: int = attrs.field(default=1, validator=_batch_size)
+    # Unconfirmed limits (Zoho publishes no figure; see above), checked before any request.
+    name_max_length: int = attrs.field(
+        default=DEFAULT_NAME_MAX_LENGTH, validator=_between(1, 10_000)
+    )
+    description_max_length: int = attrs.field(
+        default=DEFAULT_DESCRIPTION_MAX_LENGTH, validator=_between(1, 100_000)
+    )
+    # Members (``sources[]`` items) one create or update request carries; more are sent by
+    # further updates of the same group.
+    sources_per_request: int = attrs.field(
+        default=DEFAULT_SOURCES_PER_REQUEST, validator=_between(1, 10_000)
+    )
+    # Groups (``user_groups[]`` items) one create call carries: the body is an array, and the
+    # SDK's list-typed bodies and the bulk PUT suggest that more than one is accepted.
+    max_batch: int = attrs.field(default=DEFAULT_MAX_BATCH, validator=_between(1, 100))
     # Zoho documents names as unique, not whether case tells them apart: unconfirmed.
     names_case_sensitive: bool = attrs.field(default=False, validator=flag)
     delete_job_timeout: float = attrs.field(default=60.0, validator=positive)

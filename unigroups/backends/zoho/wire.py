@@ -32,7 +32,7 @@ from ...errors import (
     build_error,
 )
 from ...http import VendorError
-from ...models import UNSET, Group, Member, MemberKind, Unset
+from ...models import UNSET, Group, Member, MemberKind, Unset, User
 from ..decoding import strict, structure_answer
 
 __all__ = [
@@ -96,7 +96,7 @@ def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(omit_if_default=True)
     converter.register_structure_hook(str, strict(str))
     # JSON values as they are, written inline by the generated hooks: without these, every
-    # optional field looks its hook up again per value (a create sends up to 200 sources).
+    # optional field looks its hook up again per value (a create sends 200 sources by default).
     converter.register_unstructure_hook(str | None, identity)
     converter.register_unstructure_hook(bool | None, identity)
     converter.register_unstructure_hook(
@@ -369,7 +369,67 @@ def _key(data: Any, key: str) -> Any:
     return data[key]
 
 
-# -- errors -------------------------------------------------------------------------------
+# -- users (GET /users, /users/{id}, /users/{id}/actions/associated_groups) ----------------
+
+# The ``type`` of ``GET /users``. ActiveUsers is in the v8 spec's enum; AllUsers (active and
+# inactive) is named by Zoho's prose docs only: the spec's enum omits it.
+ACTIVE_USERS: Final = "ActiveUsers"
+ALL_USERS: Final = "AllUsers"
+
+
+def user_from_zoho(data: Any) -> User:
+    """A ``users[]`` item to a user: ``id``, ``full_name``, ``email``, ``status``."""
+    what = "a user"
+    if type(data) is not dict:
+        _not_in_shape(what, data, "invalid value for type, expected an object @ $")
+    user_id = data.get("id")
+    name = data.get("full_name")
+    email = data.get("email")
+    status = data.get("status")
+    if type(user_id) is not str:
+        _refuse(data, "id", "str", "$", what, data)
+    if name is not None and type(name) is not str:
+        _refuse(data, "full_name", "str | None", "$", what, data)
+    if email is not None and type(email) is not str:
+        _refuse(data, "email", "str | None", "$", what, data)
+    if status is not None and type(status) is not str:
+        _refuse(data, "status", "str | None", "$", what, data)
+    # Zoho's statuses: active, disabled, deleted (and others unnamed): only "active" is.
+    active = status is None or status.lower() == "active"
+    try:
+        return User(user_id, name or None, email or None, active, "zoho", data)
+    except ValidationError as exc:  # a blank id, say
+        raise DecodingError(
+            f"Zoho sent a user unigroups cannot represent: {exc}", backend="zoho", raw=data
+        ) from None
+
+
+def users_page(data: Any) -> tuple[list[User], bool]:
+    """A ``GET /users`` page (``None`` for a 204) to users and whether more pages follow."""
+    if data is None:
+        return [], False
+    items = _key(data, "users")
+    if not isinstance(items, list):
+        raise DecodingError("Zoho's users is not a list", backend="zoho", raw=data)
+    return [user_from_zoho(item) for item in items], sources_page_more(data)
+
+
+def single_user(data: Any) -> User:
+    users, _ = users_page(data)
+    if len(users) != 1:
+        raise DecodingError("Zoho's answer holds no single user", backend="zoho", raw=data)
+    return users[0]
+
+
+def associated_groups_page(data: Any) -> tuple[list[Group], bool]:
+    """A user's ``associated_groups`` page (``None`` for a 204: none) to groups (members not
+    loaded: the answer carries none) and whether more pages follow."""
+    if data is None:
+        return [], False
+    items, more = groups_page(data)
+    return [group_from_zoho(item) for item in items], more
+
+
 # -- errors -------------------------------------------------------------------------------
 
 _BY_CODE: Final[dict[str, type[BackendError]]] = {
@@ -406,7 +466,7 @@ def error_from_entry(status: int, entry: Mapping[str, Any]) -> VendorError:
     kind = _BY_CODE.get(code or "")
     if code == "INVALID_DATA" and "resource_path_index" in details:
         kind = NotFoundError  # the group id in the path names no group
-        message = f"{message}: no user group has that id"
+        message = f"{message}: the id in the path names nothing there"
     elif code == "INVALID_DATA":
         kind = InvalidDataError
     if code in _ADVICE:
