@@ -1,10 +1,11 @@
 """Fixtures shared by the backend tests: emulators served on 127.0.0.1."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from unittest import mock
 
 import aiohttp
+import aioresponses
 import aioresponses.core
 import pytest
 
@@ -35,6 +36,13 @@ class _MockedResponse(aiohttp.ClientResponse):
 
 if "stream_writer" in aiohttp.ClientResponse.__init__.__code__.co_varnames:
     aioresponses.core.ClientResponse = _MockedResponse  # type: ignore[misc]
+
+
+@pytest.fixture
+def mocked() -> Iterator[aioresponses.aioresponses]:
+    """Every aiohttp request of the test answered by aioresponses, never the network."""
+    with aioresponses.aioresponses() as m:
+        yield m
 
 
 @pytest.fixture

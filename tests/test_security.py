@@ -3,7 +3,6 @@
 import socket
 import ssl
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +42,6 @@ PATH_CHANGING_IDS = [
     "1#2",
     "",
 ]
-
-
-@pytest.fixture
-def mocked() -> AsyncIterator[aioresponses]:
-    with aioresponses() as m:
-        yield m
 
 
 @pytest.mark.parametrize("vendor", sorted(VENDORS))

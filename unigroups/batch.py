@@ -279,14 +279,16 @@ async def run_batch(
 def _check_all(operations: list[Any] | tuple[Any, ...]) -> None:
     seen: set[str] = set()
     for number, item in enumerate(operations):
-        op = check_operation(item, number)
-        if op.key in seen:
-            raise ValidationError(f"two operations share the key {op.key!r}", field="operations")
-        seen.add(op.key)
+        _unique(check_operation(item, number), seen)
 
 
 async def _numbered(operations: Operations) -> AsyncGenerator[tuple[int, Operation], None]:
-    """The operations, read lazily, checked one by one, with their position."""
+    """The operations, read lazily, checked one by one, with their position (a list was
+    checked whole when the run was made)."""
+    if isinstance(operations, (list, tuple)):
+        for number, op in enumerate(operations):
+            yield number, op
+        return
     seen: set[str] = set()
     number = 0
     if isinstance(operations, AsyncIterable):

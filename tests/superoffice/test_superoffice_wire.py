@@ -4,7 +4,6 @@ import base64
 import json
 import logging
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +39,6 @@ ITEMS = f"{BASE}/List/UserGroup/Items"
 
 def seed(name: str) -> Any:
     return json.loads((SEEDS / name).read_text())
-
-
-@pytest.fixture
-def mocked() -> AsyncIterator[aioresponses]:
-    with aioresponses() as m:
-        yield m
 
 
 def basic(**extra: Any) -> SuperOfficeBackend:

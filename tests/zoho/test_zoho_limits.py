@@ -1,7 +1,6 @@
 """The limits Zoho publishes no figure for are options, and capabilities follow them."""
 
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 from aioresponses import aioresponses
@@ -16,12 +15,6 @@ GROUP_ID = "5725767000002350003"
 def created(group_id: str = GROUP_ID) -> dict[str, object]:
     entry = {"code": "SUCCESS", "details": {"id": group_id}, "message": "ok", "status": "success"}
     return {"user_groups": [entry]}
-
-
-@pytest.fixture
-def mocked() -> AsyncIterator[aioresponses]:
-    with aioresponses() as m:
-        yield m
 
 
 def test_the_defaults_are_the_conservative_ones_and_capabilities_show_them() -> None:

@@ -50,12 +50,6 @@ DEBORAH = zoho_user("3652397000000281001", "Deborah Gill", "deborah@zylker.com",
 
 
 @pytest.fixture
-def mocked() -> AsyncIterator[aioresponses]:
-    with aioresponses() as m:
-        yield m
-
-
-@pytest.fixture
 async def zoho() -> AsyncIterator[ZohoBackend]:
     backend = open_backend("zoho", dc="eu", access_token=TOKEN, max_attempts=1)
     assert isinstance(backend, ZohoBackend)

@@ -59,12 +59,6 @@ SEED_GROUP = Group(
 
 
 @pytest.fixture
-def mocked() -> AsyncIterator[aioresponses]:
-    with aioresponses() as m:
-        yield m
-
-
-@pytest.fixture
 async def zoho() -> AsyncIterator[ZohoBackend]:
     backend = open_backend("zoho", dc="eu", access_token=TOKEN, max_attempts=3)
     assert isinstance(backend, ZohoBackend)

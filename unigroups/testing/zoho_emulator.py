@@ -676,10 +676,6 @@ class ZohoEmulator:
 
     async def _list(self, request: web.Request) -> web.Response:
         query = request.query
-        paging = _Paging.from_query(query)
-        include = {part.strip() for part in query.get("include", "").split(",") if part.strip()}
-        if not include <= INCLUDES:
-            raise _bad_param("include")
         groups: Sequence[ZohoGroup] = list(self._groups.values())
         if "name" in query:
             named = self.group_named(query["name"])
@@ -690,18 +686,7 @@ class ZohoEmulator:
             except ValueError:
                 raise _bad_param("filters") from None
             groups = [group for group in groups if test(group.name)]
-        page = paging.cut(groups)  # cut first: only the page's groups are turned into JSON
-        if page is None:
-            return _respond(204)
-        counted = "sources_count" in include
-        shown = [
-            group.to_json(
-                sources="sources" in include,
-                sources_count=self._sources_count_of(group) if counted else None,
-            )
-            for group in page["items"]
-        ]
-        return _respond(200, {"user_groups": shown, "info": page["info"]})
+        return self._groups_page(query, groups)
 
     async def _get(self, request: web.Request) -> web.Response:
         group = self._groups.get(request.match_info["id"])
@@ -820,13 +805,17 @@ class ZohoEmulator:
         user_id = request.match_info["user_id"]
         if not is_zoho_id(user_id):
             raise _Answer(400, zoho_error("INVALID_DATA", BAD_ID, {"resource_path_index": 0}))
-        query = request.query
+        groups = [group for group in self._groups.values() if ("users", user_id) in group.members]
+        return self._groups_page(request.query, groups)
+
+    def _groups_page(self, query: Mapping[str, str], groups: Sequence[ZohoGroup]) -> web.Response:
+        """A page of ``groups`` as a list answer: ``page``, ``per_page`` and ``include`` read
+        from ``query``; 204 past the last page."""
         paging = _Paging.from_query(query)
         include = {part.strip() for part in query.get("include", "").split(",") if part.strip()}
         if not include <= INCLUDES:
             raise _bad_param("include")
-        groups = [group for group in self._groups.values() if ("users", user_id) in group.members]
-        page = paging.cut(groups)
+        page = paging.cut(groups)  # cut first: only the page's groups are turned into JSON
         if page is None:
             return _respond(204)
         counted = "sources_count" in include

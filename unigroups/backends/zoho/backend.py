@@ -112,7 +112,7 @@ class ZohoBackend(BackendBase):
             status, data = reply.status, reply.data
         except BackendError as exc:
             # A 400 whose body lists an entry per item is a per-item answer, not one failure.
-            if not _has_entries(exc.raw, len(items)):
+            if not wire.has_entries(exc.raw, len(items)):
                 raise
             status, data = exc.status or 400, exc.raw
         outcomes: list[wire.ZohoAnswerEntry | BackendError] = []
@@ -154,8 +154,8 @@ class ZohoBackend(BackendBase):
     ) -> Group | BackendError:
         if isinstance(outcome, BackendError):
             return outcome
-        group_id = outcome.details.get("id")
-        if not isinstance(group_id, str) or not self.id_pattern.fullmatch(group_id):
+        group_id = wire.created_id(outcome)
+        if group_id is None or not self.id_pattern.fullmatch(group_id):
             return TransportError(
                 "Zoho confirmed the create without a valid group id", backend=self.name
             )
@@ -236,10 +236,10 @@ class ZohoBackend(BackendBase):
         wanted, found = key(name), None
         async for items in self._pages({"name": name}):
             for item in items:
-                held = item.get("name") if isinstance(item, dict) else None
+                held = wire.name_of(item)
                 if held == name:
                     return wire.group_from_zoho(item)
-                if found is None and isinstance(held, str) and key(held) == wanted:
+                if found is None and held is not None and key(held) == wanted:
                     found = item
         return None if found is None else wire.group_from_zoho(found)
 
@@ -296,7 +296,7 @@ class ZohoBackend(BackendBase):
         if entry.status == "error":
             raise wire.entry_error(entry, reply.status, reply.data)
         if entry.code == "SCHEDULED":
-            await self._wait_for_deletion(str(entry.details.get("job_id", "")))
+            await self._wait_for_deletion(wire.deletion_job_id(entry))
 
     async def _wait_for_deletion(self, job_id: str) -> None:
         deadline = time.monotonic() + self.config.delete_job_timeout
@@ -362,8 +362,3 @@ class ZohoBackend(BackendBase):
             return read((await self.transport.send(Request("GET", path, query=paged))).data)
 
         return pages(fetch, backend=self.name, max_pages=self.config.max_pages, what=what)
-
-
-def _has_entries(raw: Any, count: int) -> bool:
-    entries = raw.get("user_groups") if isinstance(raw, dict) else None
-    return isinstance(entries, list) and len(entries) == count

@@ -353,6 +353,29 @@ def answer_entries(data: Any, expected: int) -> list[ZohoAnswerEntry]:
     return entries
 
 
+def has_entries(raw: Any, count: int) -> bool:
+    """Whether an answer (a 400's body, say) holds one ``user_groups`` entry per group sent."""
+    entries = raw.get("user_groups") if isinstance(raw, dict) else None
+    return isinstance(entries, list) and len(entries) == count
+
+
+def created_id(entry: ZohoAnswerEntry) -> str | None:
+    """The new group's id in a create's answer entry, if it is a string."""
+    group_id = entry.details.get("id")
+    return group_id if isinstance(group_id, str) else None
+
+
+def deletion_job_id(entry: ZohoAnswerEntry) -> str:
+    """The job a ``SCHEDULED`` delete answer names (empty when it names none)."""
+    return str(entry.details.get("job_id", ""))
+
+
+def name_of(item: Any) -> str | None:
+    """A listed group's name, read without converting the group (a look-up by name)."""
+    name = item.get("name") if isinstance(item, dict) else None
+    return name if isinstance(name, str) else None
+
+
 def entry_json(entry: ZohoAnswerEntry) -> dict[str, Any]:
     """An answer entry as JSON again (``attrs.asdict`` gives the same, ten times slower)."""
     return {
