@@ -259,3 +259,14 @@ def test_every_user_field_refuses_a_bad_value_naming_the_field(field: str, bad: 
 def test_user_directory_is_a_runtime_checkable_protocol() -> None:
     assert isinstance(MemoryBackend(), UserDirectory)
     assert not isinstance(object(), UserDirectory)
+
+
+def test_primary_is_a_user_flag_outside_identity() -> None:
+    ann = Member(MemberKind.USER, "7", primary=True)
+    assert ann == Member(MemberKind.USER, "7")  # the flag is not identity
+    assert ann.primary is True
+    with pytest.raises(ValidationError, match="only users have a primary group") as caught:
+        Member(MemberKind.ROLE, "7", primary=True)
+    assert caught.value.field == "primary"
+    with pytest.raises(ValidationError):
+        Member(MemberKind.USER, "7", primary="yes")  # type: ignore[arg-type]

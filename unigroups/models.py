@@ -114,6 +114,9 @@ class Member:
     id: str = attrs.field(validator=_typed(str, not_blank=True))
     name: str | None = attrs.field(default=None, eq=False, validator=_typed(str, optional=True))
     include_subordinates: bool = attrs.field(default=False, validator=_typed(bool))
+    #: This group is the user's primary group (SuperOffice's ``User.UserGroup``): a primary
+    #: member can be moved to another group but not removed. Not part of identity.
+    primary: bool = attrs.field(default=False, eq=False, validator=_typed(bool))
 
     @include_subordinates.validator
     def _check_subordinates(self, attribute: attrs.Attribute[bool], value: bool) -> None:
@@ -121,6 +124,13 @@ class Member:
             raise ValidationError(
                 f"only roles and territories have subordinates, not a {self.kind.value}",
                 field=attribute.name,
+            )
+
+    @primary.validator
+    def _check_primary(self, attribute: attrs.Attribute[bool], value: bool) -> None:
+        if value and self.kind is not MemberKind.USER:
+            raise ValidationError(
+                f"only users have a primary group, not a {self.kind.value}", field=attribute.name
             )
 
     @property
