@@ -143,11 +143,14 @@ def members(draw: st.DrawFn) -> Member:
 member_sets = st.lists(members(), max_size=8, unique_by=lambda m: m.key).map(tuple)
 
 
+plain = st.characters(exclude_categories=("Cc", "Cs"))  # what names may hold
+
+
 @st.composite
 def groups(draw: st.DrawFn) -> Group:
     return Group(
-        name=draw(st.text(min_size=1, max_size=8).filter(str.strip)),
-        description=draw(st.none() | st.text(max_size=8)),
+        name=draw(st.text(plain, min_size=1, max_size=8).filter(str.strip)),
+        description=draw(st.none() | st.text(plain, max_size=8)),
         members=draw(member_sets),
         active=draw(st.booleans()),
         rank=draw(st.none() | st.integers(-5, 5)),
@@ -270,3 +273,35 @@ def test_primary_is_a_user_flag_outside_identity() -> None:
     assert caught.value.field == "primary"
     with pytest.raises(ValidationError):
         Member(MemberKind.USER, "7", primary="yes")  # type: ignore[arg-type]
+
+
+CONTROL_TEXT = [
+    "a\x00b",  # NUL
+    "a\rb",
+    "a\nb",
+    "a\tb",
+    "a\x1bb",  # ESC: a terminal escape
+    "a\x7fb",  # DEL
+    "a\x85b",  # C1: NEL
+    "a\x9bb",  # C1: CSI
+    "a\ud800b",  # a lone surrogate
+    "a\udfff",
+]
+
+
+@pytest.mark.parametrize("text", CONTROL_TEXT)
+@pytest.mark.parametrize("field", ["name", "description"])
+def test_control_characters_in_a_name_or_description_are_refused(field: str, text: str) -> None:
+    with pytest.raises(ValidationError, match=r"U\+[0-9A-F]{4} at position 1") as info:
+        Group(**{"name": "Sales", field: text})
+    assert info.value.field == field
+    with pytest.raises(ValidationError) as changed:
+        GroupChanges(**{field: text})
+    assert changed.value.field == field
+
+
+@pytest.mark.parametrize("text", ["Équipe\u00a0Nord", "👩\u200d💻 devs", "Ops [/x] team", "a b"])
+def test_printable_text_that_isprintable_rejects_is_still_accepted(text: str) -> None:
+    """A no-break space or a zero-width joiner is not printable to Python, but it is text."""
+    assert Group(text, description=text).name == text
+    assert GroupChanges(name=text, description=text).name == text

@@ -118,8 +118,8 @@ def test_options_come_as_keywords_or_one_mapping() -> None:
     ("options", "option", "text"),
     [
         ({"page_sise": 3}, "page_sise", "Did you mean 'page_size'"),
-        ({"page_size": "many"}, "page_size", "expected int"),
-        ({"page_size": 0}, "page_size", "must be positive"),
+        ({"page_size": "many"}, "page_size", "page_size must be a whole number, not 'many'"),
+        ({"page_size": 0}, "page_size", "page_size must be a finite number above 0, not 0"),
     ],
 )
 def test_a_bad_option_is_a_configuration_error_naming_it(

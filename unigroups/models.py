@@ -8,6 +8,7 @@ backend sees it.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final, TypeAlias
@@ -86,6 +87,29 @@ def _typed(
             raise ValidationError("must not be empty or blank", field=attribute.name)
 
     return check_not_blank if not_blank else check
+
+
+# C0 and C1 control characters (NUL, TAB, CR, LF, DEL...) and lone surrogates: no vendor
+# stores them faithfully, and in a terminal or a log they forge lines.
+_CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _plain(check: Callable[[Any, attrs.Attribute[Any], Any], None]) -> Any:
+    """``check``, then: a string holds no control character and no lone surrogate."""
+
+    def check_plain(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        check(inst, attribute, value)
+        found = _CONTROL.search(value) if isinstance(value, str) else None
+        if found is not None:
+            code = ord(found.group())
+            what = "a lone surrogate" if code >= 0xD800 else "the control character"
+            raise ValidationError(
+                f"holds {what} U+{code:04X} at position {found.start()}; names and "
+                "descriptions are plain text (no line breaks, tabs or NUL)",
+                field=attribute.name,
+            )
+
+    return check_plain
 
 
 def _to_kind(value: Any) -> MemberKind:
@@ -206,8 +230,10 @@ _OPTIONAL_INT: Final = frozenset({int, type(None)})
 class Group:
     """A user group as the vendor holds it (or as the caller wants it created)."""
 
-    name: str = attrs.field(metadata=_check(_typed(str, not_blank=True)))
-    description: str | None = attrs.field(default=None, metadata=_check(_typed(str, optional=True)))
+    name: str = attrs.field(metadata=_check(_plain(_typed(str, not_blank=True))))
+    description: str | None = attrs.field(
+        default=None, metadata=_check(_plain(_typed(str, optional=True)))
+    )
     members: tuple[Member, ...] | None = attrs.field(
         default=None, converter=_to_tuple, eq=_members_eq_key, metadata=_check(_check_members)
     )
@@ -231,11 +257,15 @@ class Group:
         # the cost of nine validator calls); anything else runs the checks in field order,
         # and the first that fails names its field.
         name, group_id, active, members = self.name, self.id, self.active, self.members
+        description = self.description
         if (
             type(name) in _TEXT
             and name
             and not name.isspace()  # not blank, without the copy strip() makes
-            and type(self.description) in _OPTIONAL_TEXT
+            # isprintable() is False for every control character and surrogate (and for a
+            # few harmless ones, such as a no-break space: those take the long way).
+            and name.isprintable()
+            and (description is None or (type(description) in _TEXT and description.isprintable()))
             and (members is None or (type(members) is tuple and not members))  # else: long way
             and (
                 group_id is None
@@ -264,10 +294,10 @@ class GroupChanges:
     """
 
     name: str | None = attrs.field(
-        default=None, validator=_typed(str, optional=True, not_blank=True)
+        default=None, validator=_plain(_typed(str, optional=True, not_blank=True))
     )
     description: str | Unset | None = attrs.field(
-        default=UNSET, validator=_typed(str, Unset, optional=True)
+        default=UNSET, validator=_plain(_typed(str, Unset, optional=True))
     )
     add: tuple[Member, ...] = attrs.field(
         default=(), converter=_to_tuple, validator=_check_member_changes

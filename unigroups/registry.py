@@ -23,6 +23,7 @@ from .errors import (
     ValidationError,
 )
 from .http import Throttle
+from .options import strict_converter, structure_error, unknown_key
 from .protocol import GroupBackend
 
 __all__ = [
@@ -187,7 +188,7 @@ def _passthrough(kind: type[Any]) -> Callable[[Any, type[Any]], Any]:
 
 
 def _make_converter() -> cattrs.Converter:
-    converter = cattrs.Converter(forbid_extra_keys=True)
+    converter = strict_converter()
     # Options that are live objects (a session, a token provider) are passed through as-is.
     converter.register_structure_hook_func(
         lambda t: (
@@ -214,48 +215,26 @@ _converter = _make_converter()
 
 
 def structure_config(config_class: type[Any], options: Mapping[str, Any], backend: str) -> Any:
-    """Build ``config_class`` from options, or raise ConfigurationError naming the bad one."""
+    """Build ``config_class`` from options, or raise ConfigurationError naming the bad one.
+
+    Nothing is coerced: an option of the wrong type is refused, saying what it expects.
+    """
     names = [a.name for a in attrs.fields(config_class)]
     for key in options:
         if key not in names:
-            # A config file may hold keys that are not strings (``1:`` in YAML).
-            close = difflib.get_close_matches(key, names, n=1) if isinstance(key, str) else []
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            message = unknown_key(key, names).replace("known keys are", "options are", 1)
             raise ConfigurationError(
-                f"{backend}: unknown option {key!r}; options are {', '.join(names)}.{hint}",
-                option=key,
+                f"{backend}: {message.replace('unknown key', 'unknown option', 1)}", option=key
             )
     try:
         return _converter.structure(dict(options), config_class)
-    except ConfigurationError:
-        raise
-    except cattrs.ClassValidationError as exc:
-        _raise_own_error(exc, backend)
-        messages = cattrs.transform_error(exc, path="options")
-        option = _first_option(messages)
-        raise ConfigurationError(
-            f"{backend}: invalid option {option!r}: {'; '.join(messages)}", option=option
-        ) from None
-    except (TypeError, ValueError) as exc:
-        raise ConfigurationError(f"{backend}: invalid options: {exc}") from None
-
-
-def _raise_own_error(exc: BaseException, backend: str) -> None:
-    """Re-raise a config class's own validator error (wrapped by cattrs) with the option named."""
-    if isinstance(exc, ConfigurationError):
-        raise exc from None
-    if isinstance(exc, ValidationError):
+    except ValidationError as exc:  # a config class's own check, in the models' terms
         raise ConfigurationError(f"{backend}: {exc}", option=exc.field) from None
-    for inner in getattr(exc, "exceptions", ()):
-        _raise_own_error(inner, backend)
-
-
-def _first_option(messages: list[str]) -> str | None:
-    for message in messages:
-        _, _, path = message.rpartition(" @ options.")
-        if path:
-            return path.split(".", 1)[0].split("[", 1)[0]
-    return None
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{backend}: {exc}", option=exc.option) from None
+    except (cattrs.BaseValidationError, TypeError, ValueError) as exc:
+        error = structure_error(exc)
+        raise ConfigurationError(f"{backend}: option {error}", option=error.option) from None
 
 
 def open_backend(

@@ -35,6 +35,14 @@ def _throttle(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     )
 
 
+def _session(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not isinstance(value, aiohttp.ClientSession):
+        raise ConfigurationError(
+            f"session must be an aiohttp.ClientSession, not {type(value).__name__}",
+            option="session",
+        )
+
+
 def _ssl_context(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is None:
         return
@@ -47,7 +55,11 @@ def _ssl_context(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> Non
 class TransportOptions:
     """The options every backend built on ``Transport`` takes (a base for config classes)."""
 
-    session: aiohttp.ClientSession | None = attrs.field(default=None, repr=False)
+    session: aiohttp.ClientSession | None = attrs.field(
+        default=None,
+        repr=False,
+        validator=_session,
+    )
     max_concurrency: int = attrs.field(default=10, validator=whole(1))  # requests in flight
     throttle: ThrottleOption = attrs.field(default="adaptive", validator=_throttle)
     timeout: float = attrs.field(default=30.0, validator=seconds())  # seconds a send, in all

@@ -9,7 +9,7 @@ import attrs
 
 from ...errors import ConfigurationError
 from ...http import TransportOptions
-from ...options import flag, header_safe, one_of, secure_url
+from ...options import flag, header_safe, one_of, secure_url, shown, text
 
 __all__ = ["ENVIRONMENTS", "Locale", "SuperOfficeConfig"]
 
@@ -28,9 +28,9 @@ _TENANT: Final = re.compile(r"Cust[0-9]{1,10}")
 
 def _matches(pattern: re.Pattern[str], what: str) -> Any:
     def check(_inst: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
-        if value is not None and not pattern.fullmatch(value):
+        if value is not None and (not isinstance(value, str) or not pattern.fullmatch(value)):
             raise ConfigurationError(
-                f"{attribute.name} {value!r} is not {what}", option=attribute.name
+                f"{attribute.name} {shown(value)} is not {what}", option=attribute.name
             )
 
     return check
@@ -79,14 +79,14 @@ class SuperOfficeConfig(TransportOptions):
     base_url: str | None = attrs.field(default=None, validator=secure_url)
     environment: str | None = attrs.field(default=None, validator=one_of(*ENVIRONMENTS))
     tenant: str | None = attrs.field(default=None, validator=_matches(_TENANT, "CustNNNNN"))
-    username: str | None = None
-    password: str | None = attrs.field(default=None, repr=False)
+    username: str | None = attrs.field(default=None, validator=text)
+    password: str | None = attrs.field(default=None, repr=False, validator=text)
     ticket: str | None = attrs.field(default=None, repr=False, validator=header_safe)
     app_token: str | None = attrs.field(default=None, repr=False, validator=header_safe)
     access_token: str | None = attrs.field(default=None, repr=False, validator=header_safe)
-    refresh_token: str | None = attrs.field(default=None, repr=False)
-    client_id: str | None = attrs.field(default=None, repr=False)
-    client_secret: str | None = attrs.field(default=None, repr=False)
+    refresh_token: str | None = attrs.field(default=None, repr=False, validator=text)
+    client_id: str | None = attrs.field(default=None, repr=False, validator=text)
+    client_secret: str | None = attrs.field(default=None, repr=False, validator=text)
     token_url: str | None = attrs.field(default=None, validator=secure_url)
     # SuperOffice's unique index on names: whether it tells case apart is unconfirmed.
     names_case_sensitive: bool = attrs.field(default=False, validator=flag)

@@ -9,7 +9,7 @@ import attrs
 
 from ...errors import ConfigurationError
 from ...http import TransportOptions
-from ...options import flag, header_safe, one_of, positive, secure_url
+from ...options import flag, header_safe, one_of, seconds, secure_url, text, words
 
 __all__ = ["DATA_CENTRES", "ZohoConfig"]
 
@@ -58,9 +58,9 @@ class ZohoConfig(TransportOptions):
     accounts_url: str | None = attrs.field(default=None, validator=secure_url)
     version: str = attrs.field(default="v8", validator=one_of("v6", "v7", "v8"))
     access_token: str | None = attrs.field(default=None, repr=False, validator=header_safe)
-    refresh_token: str | None = attrs.field(default=None, repr=False)
-    client_id: str | None = attrs.field(default=None, repr=False)
-    client_secret: str | None = attrs.field(default=None, repr=False)
+    refresh_token: str | None = attrs.field(default=None, repr=False, validator=text)
+    client_id: str | None = attrs.field(default=None, repr=False, validator=text)
+    client_secret: str | None = attrs.field(default=None, repr=False, validator=text)
     token_provider: Callable[[], Awaitable[str]] | None = attrs.field(default=None, repr=False)
     # Unconfirmed limits (Zoho publishes no figure; see above), checked before any request.
     name_max_length: int = attrs.field(
@@ -79,11 +79,15 @@ class ZohoConfig(TransportOptions):
     max_batch: int = attrs.field(default=DEFAULT_MAX_BATCH, validator=_between(1, 100))
     # Zoho documents names as unique, not whether case tells them apart: unconfirmed.
     names_case_sensitive: bool = attrs.field(default=False, validator=flag)
-    delete_job_timeout: float = attrs.field(default=60.0, validator=positive)
-    delete_job_poll_interval: float = attrs.field(default=1.0, validator=positive)
+    delete_job_timeout: float = attrs.field(default=60.0, validator=seconds())
+    delete_job_poll_interval: float = attrs.field(default=1.0, validator=seconds())
     # The deletion job's "done" status values are not documented: configurable, lower case.
-    delete_job_done: tuple[str, ...] = ("completed", "complete", "success", "done")
-    delete_job_failed: tuple[str, ...] = ("failed", "failure", "error")
+    delete_job_done: tuple[str, ...] = attrs.field(
+        default=("completed", "complete", "success", "done"), validator=words
+    )
+    delete_job_failed: tuple[str, ...] = attrs.field(
+        default=("failed", "failure", "error"), validator=words
+    )
 
     def __attrs_post_init__(self) -> None:
         modes = [
