@@ -26,7 +26,7 @@ from typing import Any, Literal, TypeAlias
 
 import attrs
 
-from .errors import JournalError, ValidationError
+from .errors import JournalError, TransportError, ValidationError
 from .executor import Executor
 from .http import RetryPolicy, Throttle
 from .journal import Journal, JournalTarget
@@ -42,6 +42,8 @@ __all__ = [
     "Operation",
     "Outcome",
     "Progress",
+    "StopCondition",
+    "StopWhenUnreachable",
     "Update",
     "iter_batch",
     "run_batch",
@@ -102,6 +104,45 @@ class BatchReport:
 
 
 ProgressCallback = Callable[[Progress], Awaitable[None] | None]
+#: Asked after every outcome; an exception it returns ends the job at once with it
+#: (operations in flight are cancelled and stay "started" in the journal: a re-run looks
+#: them up).
+StopCondition = Callable[[Outcome], Exception | None]
+
+
+class StopWhenUnreachable:
+    """A stop condition: the target could not be reached (connection refused, a name that
+    does not resolve, no connection in time) for ``limit`` sends in a row across the job.
+
+    Each operation's failed call counts the sends it made (``error.attempts``); any other
+    outcome (done, or refused by the vendor) resets the count. Without it, a target that
+    goes down mid-job is retried operation after operation until the job runs out.
+    """
+
+    def __init__(self, limit: int) -> None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValidationError(f"must be an int of at least 1, not {limit!r}", field="limit")
+        self.limit = limit
+        self.in_a_row = 0
+
+    def __call__(self, outcome: Outcome) -> Exception | None:
+        error = outcome.error
+        if outcome.status == "skipped":
+            return None
+        if not (isinstance(error, TransportError) and error.request_sent is False):
+            self.in_a_row = 0
+            return None
+        self.in_a_row += error.attempts or 1
+        if self.in_a_row < self.limit:
+            return None
+        return TransportError(
+            f"stopped: the target could not be reached for {self.in_a_row} sends in a row; "
+            f"last: {error}",
+            backend=error.backend,
+            request_sent=False,
+        )
+
+
 Operations: TypeAlias = Iterable[Operation] | AsyncIterable[Operation]
 
 
@@ -129,8 +170,10 @@ class BatchRun:
         concurrency: int | None = None,
         journal: str | os.PathLike[str] | Journal | None = None,
         durable: bool = False,
+        stop_when: StopCondition | None = None,
     ) -> None:
         self.backend = backend
+        self._stop_when = stop_when
         self.concurrency = _check_concurrency(concurrency)
         if isinstance(operations, (str, bytes)) or not isinstance(
             operations, (Iterable, AsyncIterable)
@@ -218,6 +261,9 @@ class BatchRun:
             async for number, outcome in scheduler.run(source):
                 self._count(outcome)
                 yield number, outcome
+                stop = self._stop_when(outcome) if self._stop_when is not None else None
+                if stop is not None:
+                    raise stop
         finally:
             await scheduler.stop()
             await source.aclose()
@@ -239,6 +285,7 @@ async def run_batch(
     durable: bool = False,
     on_progress: ProgressCallback | None = None,
     keep: Keep = "all",
+    stop_when: StopCondition | None = None,
 ) -> BatchReport:
     """Run every operation; the report holds one outcome for each, in input order.
 
@@ -248,11 +295,19 @@ async def run_batch(
     case rules) run one after another, in the order given. With a ``journal`` file, running
     the same operations again skips what is done and looks up what is in doubt; ``durable``
     syncs it to disk. ``keep="failures"`` keeps only failed outcomes (and the counts), for
-    jobs too large to hold every outcome.
+    jobs too large to hold every outcome. ``stop_when`` (e.g. ``StopWhenUnreachable``)
+    may end the job early with the error it returns.
     """
     if keep not in ("all", "failures"):
         raise ValidationError(f"must be 'all' or 'failures', not {keep!r}", field="keep")
-    run = iter_batch(backend, operations, concurrency=concurrency, journal=journal, durable=durable)
+    run = iter_batch(
+        backend,
+        operations,
+        concurrency=concurrency,
+        journal=journal,
+        durable=durable,
+        stop_when=stop_when,
+    )
     kept: list[tuple[int, Outcome]] = []
     async with contextlib.aclosing(run.numbered()) as outcomes:
         async for number, outcome in outcomes:

@@ -299,7 +299,10 @@ def first_problem(exc: BaseException) -> Problem:
         if isinstance(exc, cattrs.ClassValidationError):
             owner = exc.cl
         with_notes, without = exc.group_exceptions()  # type: ignore[attr-defined]
-        if with_notes:
+        extra = [e for e in without if isinstance(e, ForbiddenExtraKeysError)]
+        if extra:  # a misspelt key explains a missing one: it comes first
+            exc = extra[0]
+        elif with_notes:
             exc, note = with_notes[0]
             if isinstance(note, AttributeValidationNote):
                 path += f".{note.name}"
@@ -335,6 +338,11 @@ def structure_error(exc: BaseException) -> ConfigurationError:
         known = [a.name for a in attrs.fields(found.cl)]
         key = sorted(found.extra_fields)[0]
         return ConfigurationError(f"{where}{unknown_key(key, known)}", option=root or key)
+    if isinstance(found, KeyError):  # cattrs names the field in the path
+        parent, _, name = path.rpartition(".")
+        return ConfigurationError(
+            f"{parent + ': ' if parent else ''}the key {name!r} is missing", option=root
+        )
     if isinstance(found, WrongType):
         return ConfigurationError(f"{path} {found.describe(secret=problem.secret)}", option=root)
     message = " ".join(str(found).split()) or type(found).__name__

@@ -1,16 +1,19 @@
 """The ``unigroups`` command (needs the ``cli`` extra: ``pip install "unigroups[cli]"``).
 
-Exit codes: 0 success; 1 the vendor or the network refused, or a batch had failed operations;
-2 bad usage, a bad config file or option, or invalid input; 3 a plan was not confirmed;
-130 interrupted.
+Exit codes: 0 success; 1 the vendor, the network or the system refused, or a batch had failed
+operations; 2 bad usage, a bad config file or option, or invalid input; 3 a plan was not
+confirmed; 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import math
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from .. import __version__
@@ -26,8 +29,33 @@ __all__ = ["main"]
 
 EPILOG = """targets come from unigroups.toml ([targets.NAME] with backend = "zoho" and its options;
 secrets as ${ENV_VAR}) or from --backend NAME --option key=value.
-exit codes: 0 ok, 1 refused by the vendor or failed operations, 2 bad usage or config,
-3 plan not confirmed, 130 interrupted."""
+exit codes: 0 ok, 1 refused by the vendor, the network or the system, or failed operations,
+2 bad usage or config, 3 plan not confirmed, 130 interrupted."""
+
+
+def _number(
+    kind: Callable[[str], float], least: float, what: str, *, most: float = math.inf
+) -> Callable[[str], float]:
+    """An argparse type: a finite number from ``least`` to ``most`` (argparse names the
+    option in its message)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not math.isfinite(value) or not least <= value <= most:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return value
+
+    return parse
+
+
+COUNT = _number(int, 1, "a whole number of at least 1")
+AMOUNT = _number(int, 0, "a whole number of at least 0")
+SECONDS = _number(float, 0, "a finite number of seconds, 0 or more")
+INTERVAL = _number(float, 0.1, "a finite number of seconds, 0.1 or more")
+PORT = _number(int, 0, "a port number (0 to 65535)", most=65535)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,6 +79,13 @@ def _global_options(parser: argparse.ArgumentParser, default: str) -> None:
         "--json", action="store_true", default=default, help="print JSON, not tables"
     )
     parser.add_argument("--debug", action="store_true", default=default, help="show tracebacks")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default,
+        help="log retries, token renewals and throttling on stderr (-vv: every request)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _global_options(parser, argparse.SUPPRESS)
-    parser.set_defaults(config=None, json=False, debug=False)
+    parser.set_defaults(config=None, json=False, debug=False, verbose=0)
     # The same options after the subcommand; SUPPRESS keeps a subcommand from resetting what
     # was given before it (``unigroups --json list t``).
     common = _Parser(add_help=False)
@@ -75,8 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo", parents=[common], help="mirror Zoho into SuperOffice on the built-in emulators"
     )
-    demo.add_argument("--groups", type=int, default=300, help="generated groups (default 300)")
-    demo.add_argument("--latency", type=float, default=0.01, help="emulated latency in seconds")
+    demo.add_argument("--groups", type=AMOUNT, default=300, help="generated groups (default 300)")
+    demo.add_argument("--latency", type=SECONDS, default=0.01, help="emulated latency in seconds")
 
     listing = sub.add_parser("list", parents=[common], help="list a target's groups")
     _target_options(listing)
@@ -127,6 +162,28 @@ def build_parser() -> argparse.ArgumentParser:
         job.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
         job.add_argument("--yes", action="store_true", help="apply without asking")
         job.add_argument("--journal", help="a journal file, to resume the job if it is cut short")
+        job.add_argument(
+            "--concurrency", type=COUNT, default=10, help="operations in flight (default 10)"
+        )
+        job.add_argument(
+            "--max-attempts",
+            type=COUNT,
+            help="sends per request, the first included; also how many sends in a row may "
+            "find the target unreachable before the job stops (default: the target's, 6)",
+        )
+        job.add_argument(
+            "--max-wait",
+            type=SECONDS,
+            help="the longest wait before a send: backoff, Retry-After, a paused throttle "
+            "(default: the target's, 120)",
+        )
+        job.add_argument(
+            "--progress-interval",
+            type=INTERVAL,
+            default=5.0,
+            metavar="SECONDS",
+            help="when stderr is not a terminal, a progress line this often (default 5)",
+        )
 
     emulate = sub.add_parser(
         "emulate",
@@ -137,9 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(default test-token); any other token gets 401 INVALID_TOKEN.",
     )
     emulate.add_argument("vendor", choices=["zoho", "superoffice"])
-    emulate.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    emulate.add_argument("--latency", type=float, default=0.0, help="seconds added to answers")
-    emulate.add_argument("--max-in-flight", type=int, help="answer 429 past N concurrent requests")
+    emulate.add_argument("--port", type=PORT, default=0, help="0 picks a free port")
+    emulate.add_argument("--latency", type=SECONDS, default=0.0, help="seconds added to answers")
+    emulate.add_argument(
+        "--max-in-flight", type=COUNT, help="answer 429 past N concurrent requests"
+    )
     emulate.add_argument(
         "--token",
         default="test-token",
@@ -152,22 +211,50 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to the standard error of the moment (a progress bar may redirect it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.setStream(sys.stderr)
+        super().emit(record)
+
+
+def configure_logging(verbosity: int) -> None:
+    """``unigroups.*`` log lines on stderr: -v INFO and WARNING, -vv DEBUG; else errors."""
+    level = {0: logging.ERROR, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    logger = logging.getLogger("unigroups")
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("unigroups: %(levelname)s %(name)s: %(message)s"))
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        from .commands import COMMANDS, cmd_emulate
+        from .commands import COMMANDS, JOBS, cmd_emulate, run_job
         from .output import Output
     except ImportError as exc:  # rich is in the cli extra
         sys.stderr.write(f'unigroups: error: {exc.name} is missing; pip install "unigroups[cli]"\n')
         return 2
+    configure_logging(args.verbose)
     out = Output(as_json=args.json)
     try:
         if args.command == "emulate":
             return cmd_emulate(args, out)
-        return asyncio.run(COMMANDS[args.command](args, out))
+        # One loop for the whole command, run in steps: a prompt between two steps is asked
+        # while no loop runs, so Ctrl-C there ends the command at once.
+        with asyncio.Runner() as runner:
+            if args.command in JOBS:
+                return run_job(runner, JOBS[args.command], args, out)
+            return runner.run(COMMANDS[args.command](args, out))
     except KeyboardInterrupt:
         out.error("interrupted")
         return 130
+    except BrokenPipeError:  # the reader went away (``unigroups list | head -1``)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except (ConfigurationError, ValidationError, UnsupportedOperationError) as exc:
         if args.debug:
             raise

@@ -4,37 +4,41 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import contextlib
 import sys
-import tomllib
-from collections.abc import Callable, Coroutine
-from pathlib import Path
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 import attrs
 
 from .. import registry
 from ..backends.memory import MemoryBackend
-from ..batch import BatchReport
-from ..errors import ConfigurationError, ValidationError
-from ..mirror import Plan, apply, plan
+from ..batch import BatchReport, StopWhenUnreachable, run_batch
+from ..errors import ConfigurationError, TransportError, ValidationError
+from ..http import RetryPolicy
+from ..mirror import Plan, plan
 from ..models import UNSET, Group, GroupChanges, Member
 from ..protocol import GroupBackend
+from .desired import desired_groups
+from .files import read_config, read_desired, read_json
 from .output import Output
 from .progress import progress_bar
-from .targets import load_config, target_options
+from .targets import target_options
 
-__all__ = ["COMMANDS"]
+__all__ = ["COMMANDS", "JOBS", "run_job"]
 
 Command = Callable[[argparse.Namespace, Output], Coroutine[Any, Any, int]]
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DECLINED = 0, 1, 2, 3
 
 
-def open_target(args: argparse.Namespace, name: str | None) -> GroupBackend:
+def open_target(
+    args: argparse.Namespace, name: str | None, *, extra: Mapping[str, Any] | None = None
+) -> GroupBackend:
+    """The backend a target names (or --backend), with --option and ``extra`` options."""
     backend, options = target_options(
-        load_config(args.config), name, getattr(args, "backend", None), getattr(args, "option", [])
+        read_config(args.config), name, getattr(args, "backend", None), getattr(args, "option", [])
     )
-    return registry.open_backend(backend, options)
+    return registry.open_backend(backend, {**options, **(extra or {})})
 
 
 def parse_member(text: str) -> Member:
@@ -156,116 +160,133 @@ async def cmd_delete(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
-def read_desired(path: str) -> list[Group]:
-    """The desired groups from a JSON or TOML file: ``groups = [{name, description, members}]``."""
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-        data = tomllib.loads(text) if file.suffix == ".toml" else json.loads(text)
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read {path}: {exc.strerror}", option="file") from None
-    except ValueError as exc:
-        raise ConfigurationError(
-            f"{path} is not valid {file.suffix[1:] or 'JSON'}: {exc}", option="file"
-        ) from None
-    items = data.get("groups") if isinstance(data, dict) else None
-    if not isinstance(items, list):
-        raise ConfigurationError(f"{path} needs a list named 'groups'", option="file")
-    groups = []
-    for n, item in enumerate(items):
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-            raise ValidationError(f"groups[{n}] needs a name", field="groups")
-        members = []
-        for m in item.get("members", []):
-            if not isinstance(m, dict):
-                raise ValidationError(
-                    f"groups[{n}].members holds {{kind, id}} tables", field="members"
-                )
-            members.append(
-                Member(
-                    m.get("kind"),
-                    m.get("id", ""),
-                    m.get("name"),
-                    bool(m.get("include_subordinates", False)),
-                )
-            )
-        groups.append(
-            Group(name=item["name"], description=item.get("description"), members=tuple(members))
-        )
-    return groups
+class _Staging(MemoryBackend):
+    """Where a desired-state file's groups are staged as a source: names told apart exactly
+    (the file was checked under the target's own case rules already)."""
+
+    capabilities = attrs.evolve(MemoryBackend.capabilities, names_case_sensitive=True)
 
 
-async def _confirm_and_apply(
-    args: argparse.Namespace, out: Output, the_plan: Plan, target: GroupBackend
+@attrs.frozen
+class Job:
+    """A planned ``apply`` or ``mirror``: the plan, and the open target it is for."""
+
+    plan: Plan
+    target: GroupBackend
+
+
+JobPlanner = Callable[[argparse.Namespace, contextlib.AsyncExitStack], Coroutine[Any, Any, Job]]
+
+
+def _job_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Transport options given on the command line for a job (checked by the backend)."""
+    given = {"max_attempts": args.max_attempts, "max_wait": args.max_wait}
+    return {k: v for k, v in given.items() if v is not None}
+
+
+async def plan_apply(args: argparse.Namespace, stack: contextlib.AsyncExitStack) -> Job:
+    state = read_desired(args.file)  # refused before any connection is made
+    target = await stack.enter_async_context(
+        open_target(args, args.target, extra=_job_options(args))
+    )
+    source = _Staging()
+    for group in await desired_groups(state, target, args.file):
+        await source.create(group)
+    the_plan = await plan(source, target, delete_missing=args.delete_missing)
+    return Job(attrs.evolve(the_plan, source=args.file), target)
+
+
+async def plan_mirror(args: argparse.Namespace, stack: contextlib.AsyncExitStack) -> Job:
+    member_map = read_member_map(args.member_map) if args.member_map else None
+    options = _job_options(args)
+    source = await stack.enter_async_context(open_target(args, args.source, extra=options))
+    target = await stack.enter_async_context(open_target(args, args.target, extra=options))
+    the_plan = await plan(source, target, member_map=member_map, delete_missing=args.delete_missing)
+    return Job(the_plan, target)
+
+
+def confirm(question: str) -> bool:
+    """Ask on the terminal, with no event loop running: Ctrl-C raises KeyboardInterrupt at
+    once (exit 130), and Ctrl-D (the end of input) is "no"."""
+    sys.stderr.write(question)
+    sys.stderr.flush()
+    answer = sys.stdin.readline()
+    if not answer:
+        sys.stderr.write("\n")
+    return answer.strip().lower() in {"y", "yes"}
+
+
+def run_job(
+    runner: asyncio.Runner, planner: JobPlanner, args: argparse.Namespace, out: Output
 ) -> int:
-    out.plan(the_plan)
+    """Plan, show the plan, ask (between two runs of the loop, none running), apply."""
+    stack = contextlib.AsyncExitStack()
+    try:
+        job = runner.run(planner(args, stack))
+        return _confirm_and_apply(runner, args, out, job)
+    finally:
+        runner.run(stack.aclose())
+
+
+def _confirm_and_apply(
+    runner: asyncio.Runner, args: argparse.Namespace, out: Output, job: Job
+) -> int:
+    the_plan = job.plan
+    if not out.as_json:
+        out.plan(the_plan)
     if args.dry_run or not the_plan.operations:
+        out.job(the_plan, None)
         return EXIT_OK
     if not args.yes:
         if not sys.stdin.isatty():
+            out.job(the_plan, None)
             out.error("the plan needs confirmation: run again with --yes (or --dry-run)")
             return EXIT_DECLINED
+        if out.as_json:  # standard output is for the one document: the plan goes to stderr
+            out.plan(the_plan, to_errors=True)
         question = f"Apply {len(the_plan.operations)} changes to {the_plan.target}? [y/N] "
-        answer = await asyncio.to_thread(input, question)
-        if answer.strip().lower() not in {"y", "yes"}:
-            out.message("Nothing applied.")
+        if not confirm(question):
+            out.note("Nothing applied.")
+            out.job(the_plan, None)
             return EXIT_DECLINED
-    with progress_bar(
-        len(the_plan.operations), f"Applying to {the_plan.target}", quiet=out.as_json
-    ) as bar:
-        report = await apply(the_plan, target, journal=args.journal, on_progress=bar)
-    return _report(report, out)
-
-
-def _report(report: BatchReport, out: Output) -> int:
-    if out.as_json:
-        out.json(
-            {
-                "done": report.done,
-                "failed": report.failed,
-                "skipped": report.skipped,
-                "retried": report.retried,
-                "elapsed": round(report.elapsed, 3),
-                "failures": [{"key": o.key, "error": str(o.error)} for o in report.failures],
-            }
-        )
-    else:
-        out.message(str(report))
-        for outcome in report.failures:
-            out.error(f"{outcome.key}: {outcome.error}")
+    report = runner.run(_execute(args, job))
+    out.job(the_plan, report)
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
-async def cmd_apply(args: argparse.Namespace, out: Output) -> int:
-    source = MemoryBackend()
-    for group in read_desired(args.file):
-        await source.create(group)
-    async with open_target(args, args.target) as target:
-        the_plan = await plan(source, target, delete_missing=args.delete_missing)
-        the_plan = attrs.evolve(the_plan, source=args.file)
-        return await _confirm_and_apply(args, out, the_plan, target)
-
-
-async def cmd_mirror(args: argparse.Namespace, out: Output) -> int:
-    member_map = read_member_map(args.member_map) if args.member_map else None
-    async with open_target(args, args.source) as source, open_target(args, args.target) as target:
-        the_plan = await plan(
-            source, target, member_map=member_map, delete_missing=args.delete_missing
-        )
-        return await _confirm_and_apply(args, out, the_plan, target)
+async def _execute(args: argparse.Namespace, job: Job) -> BatchReport:
+    policy: RetryPolicy | None = getattr(job.target, "retry_policy", None)
+    # As many sends in a row as one request may make: once one operation has spent its
+    # whole budget on a target that cannot be reached, and nothing succeeded meanwhile.
+    unreachable = StopWhenUnreachable((policy or RetryPolicy()).attempts)
+    label = f"Applying to {job.plan.target}"
+    with progress_bar(len(job.plan.operations), label, interval=args.progress_interval) as bar:
+        try:
+            return await run_batch(
+                job.target,
+                job.plan.operations,
+                concurrency=args.concurrency,
+                journal=args.journal,
+                on_progress=bar,
+                stop_when=unreachable,
+            )
+        except TransportError as exc:
+            if unreachable.in_a_row < unreachable.limit:
+                raise
+            again = f" --journal {args.journal}" if args.journal else ""
+            exc.message = f"{exc.message}; run the command again{again} to resume"
+            raise
 
 
 def read_member_map(path: str) -> dict[str, str]:
     """A JSON object mapping "kind:id" (or a bare id) in the source to an id in the target."""
-    try:
-        member_map = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    member_map = read_json(path, "the member map")
+    if not isinstance(member_map, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in member_map.items()
+    ):
         raise ConfigurationError(
-            f"cannot read the member map {path}: {exc}", option="member-map"
-        ) from None
-    if not isinstance(member_map, dict) or not all(isinstance(v, str) for v in member_map.values()):
-        raise ConfigurationError(
-            'the member map is a JSON object of "kind:id": "id"', option="member-map"
+            f'the member map {path} must be a JSON object of "kind:id": "id" strings',
+            option="member-map",
         )
     return member_map
 
@@ -292,7 +313,12 @@ def cmd_emulate(args: argparse.Namespace, out: Output) -> int:
             "--test-max-groups-per-request",
             str(args.max_groups_per_request),
         ]
-    module.main(argv)
+    try:
+        module.main(argv)
+    except OSError as exc:  # the port is taken, or not ours to bind
+        reason = " ".join((exc.strerror or str(exc) or type(exc).__name__).split())
+        out.error(f"cannot serve the {args.vendor} emulator on 127.0.0.1:{args.port}: {reason}")
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -304,6 +330,7 @@ COMMANDS: dict[str, Command] = {
     "create": cmd_create,
     "update": cmd_update,
     "delete": cmd_delete,
-    "apply": cmd_apply,
-    "mirror": cmd_mirror,
 }
+
+#: Subcommands that plan, ask and apply: run by ``run_job``.
+JOBS: dict[str, JobPlanner] = {"apply": plan_apply, "mirror": plan_mirror}

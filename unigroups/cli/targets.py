@@ -10,33 +10,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import tomllib
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigurationError
+from .files import ConfigFile
 
-__all__ = ["expand", "load_config", "parse_option", "target_options"]
+__all__ = ["expand", "parse_option", "target_options"]
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def load_config(path: str | None) -> dict[str, Any]:
-    """The config file's contents; {} when no file is named and ./unigroups.toml is absent."""
-    file = Path(path) if path else Path("unigroups.toml")
-    if not file.exists():
-        if path:
-            raise ConfigurationError(f"config file {path} does not exist", option="config")
-        return {}
-    try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(f"{file} is not valid TOML: {exc}", option="config") from None
-    targets = data.get("targets", {})
-    if not isinstance(targets, dict) or not all(isinstance(t, dict) for t in targets.values()):
-        raise ConfigurationError(f"{file}: [targets.NAME] tables expected", option="config")
-    return data
 
 
 def expand(value: Any, where: str) -> Any:
@@ -73,13 +54,13 @@ def parse_option(text: str) -> tuple[str, Any]:
 
 
 def target_options(
-    config: Mapping[str, Any], name: str | None, backend: str | None, options: list[str]
+    config: ConfigFile, name: str | None, backend: str | None, options: list[str]
 ) -> tuple[str, dict[str, Any]]:
     """(backend name, options) for a target named in the config, or for --backend/--option."""
     extra = dict(parse_option(o) for o in options)
     if backend is not None:
         return backend, extra
-    targets: Mapping[str, Any] = config.get("targets", {})
+    targets = config.targets
     if name is None:
         raise ConfigurationError("name a target, or give --backend", option="target")
     if name not in targets:

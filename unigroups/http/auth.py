@@ -7,6 +7,7 @@ endpoint) is given the send step, not the pipeline it serves.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Protocol, runtime_checkable
@@ -16,6 +17,8 @@ import attrs
 from ..errors import TransportError
 
 __all__ = ["Auth", "Credentials", "HeaderAuth", "RefreshingToken", "TokenAuth", "TokenGrant"]
+
+log = logging.getLogger("unigroups.http.auth")
 
 
 @attrs.frozen
@@ -139,10 +142,12 @@ class RefreshingToken:
         return await asyncio.shield(self._renewal)
 
     async def _run_renewal(self) -> TokenGrant:
+        log.info("renewing the access token (renewal %d)", self.renewals + 1)
         try:
             async with asyncio.timeout(self._timeout):
                 grant = await self._fetch()
         except TimeoutError:
+            log.warning("the token endpoint did not answer within %g s", self._timeout)
             raise TransportError(
                 f"the token endpoint did not answer within {self._timeout:g} s; the access "
                 "token could not be renewed",
@@ -154,6 +159,8 @@ class RefreshingToken:
         self._grant = grant
         self.issued = [*self.issued[-15:], grant.access_token]
         self._expires_at = self._deadline(grant.expires_in)
+        lifetime = "until refused" if grant.expires_in is None else f"{grant.expires_in:g} s"
+        log.info("access token renewed; good for %s", lifetime)
         return grant
 
 

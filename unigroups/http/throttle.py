@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Literal, Protocol, TypeAlias, runtime_checkable
@@ -24,6 +25,8 @@ __all__ = [
     "Throttle",
     "ThrottleStats",
 ]
+
+log = logging.getLogger("unigroups.http.throttle")
 
 #: How a send ended, as a throttle learns from it: the vendor took it, refused it for load
 #: (429), or it failed otherwise (no lesson about load).
@@ -178,13 +181,19 @@ class FixedThrottle:
         now = self._clock()
         self._round_trip = 0.9 * self._round_trip + 0.1 * (now - permit.started)
         self._active -= 1
+        before = self.current
         if outcome == "rate_limited":
             self._rate_limited += 1
-            if retry_after:
-                self._paused_until = max(self._paused_until, now + retry_after)
+            if retry_after and now + retry_after > self._paused_until:
+                self._paused_until = now + retry_after
+                log.info("holding new sends back for %.2f s (Retry-After)", retry_after)
             self._learn_refusal(now)
         elif outcome == "ok":
             self._learn_success()
+        if self.current != before:
+            # Down after a 429 is news; each step back up only with -vv.
+            level = logging.INFO if self.current < before else logging.DEBUG
+            log.log(level, "limit %d -> %d requests in flight", before, self.current)
         self._wake()
 
     def _wake(self) -> None:

@@ -116,15 +116,55 @@ class Transport:
                 if renewed is None:
                     self._end(verdict.error, attempt)
                 self.stats.refreshes += 1
+                log.info(
+                    "%s: %s %s: credentials refused (%s); renewed, sending again",
+                    self.backend,
+                    request.method,
+                    self._where(request),
+                    verdict.error.code or verdict.error.status,
+                )
                 continue
             assert isinstance(verdict, Retry)
             if not self.policy.may_replay(request.replay_safe, verdict.acted):
                 self._end(verdict.error, attempt)
             wait = self.policy.wait(attempt, verdict.after, self._rng)
             if wait is None:  # the vendor asks for longer than max_wait: give up now
+                log.warning(
+                    "%s: %s %s: the vendor asks for a wait of %g s, longer than max_wait "
+                    "(%g s); giving up",
+                    self.backend,
+                    request.method,
+                    self._where(request),
+                    verdict.after,
+                    self.policy.max_wait,
+                )
                 self._end(verdict.error, attempt)
             self.stats.retries += 1
+            self._log_retry(request, verdict, wait, attempt)
             await self._sleep(wait)
+
+    def _where(self, request: Request) -> str:
+        """The request's path as a log line shows it: redacted, without the query."""
+        return self.redact(urlsplit(request.url or request.path).path or "/")
+
+    def _log_retry(self, request: Request, verdict: Retry, wait: float, attempt: int) -> None:
+        error = verdict.error
+        # A 429 is the vendor saying "slow down": worth a warning; other retries are routine.
+        level = logging.WARNING if isinstance(error, RateLimitedError) else logging.INFO
+        if not log.isEnabledFor(level):
+            return
+        why = "answered 429 (too many requests)" if level == logging.WARNING else str(error)
+        log.log(
+            level,
+            "%s: %s %s: %s; waiting %.2f s, then send %d of %d",
+            self.backend,
+            request.method,
+            self._where(request),
+            why,
+            wait,
+            attempt + 1,
+            self.policy.attempts,
+        )
 
     async def _credentials(self, request: Request) -> Credentials | None:
         if not request.authenticate or self.auth is None:
