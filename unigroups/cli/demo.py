@@ -94,7 +94,7 @@ async def run_demo(out: Output, *, groups: int = 300, latency: float = 0.01, see
             elapsed = time.monotonic() - started
             stats = {
                 k: getattr(zoho.transport.stats, k) + getattr(office.transport.stats, k)
-                for k in ("requests", "retries", "rate_limited")
+                for k in ("requests", "retries", "rate_limited", "refreshes")
             }
     removed = DEBORAH not in (after.members or ())
     summary = {
@@ -104,9 +104,12 @@ async def run_demo(out: Output, *, groups: int = 300, latency: float = 0.01, see
         "members_skipped": len(mirror_plan.skipped),
         "deborah_gill_removed_from_test_group": removed,
         "test_group_members": len(after.members or ()),
-        "requests": stats["requests"],
-        "retries": stats["retries"],
-        "rate_limited_429": stats["rate_limited"],
+        # Sends add up: every request is a first send or a resend (after a 429, a network
+        # error or a 5xx, or with renewed credentials).
+        "requests_sent": stats["requests"],
+        "first_sends": stats["requests"] - stats["retries"] - stats["refreshes"],
+        "resends": stats["retries"] + stats["refreshes"],
+        "answered_429": stats["rate_limited"],
         "elapsed_seconds": round(elapsed, 2),
         "groups_per_second": round(report.done / report.elapsed, 1) if report.elapsed else None,
     }

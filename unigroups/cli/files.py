@@ -98,6 +98,8 @@ def _parse(path: str, formats: tuple[str, ...]) -> Any:
     as_toml = "toml" in formats and (file.suffix.lower() == ".toml" or formats == ("toml",))
     try:
         content = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigurationError(f"{path} does not exist", option="file") from None
     except IsADirectoryError:
         raise ConfigurationError(f"{path} is a folder, not a file", option="file") from None
     except OSError as exc:
@@ -129,24 +131,21 @@ def _structure(data: Any, cls: type[T], path: str) -> T:
 
 def read_config(path: str | None) -> ConfigFile:
     """``--config FILE``, or ``./unigroups.toml`` when there is one (else no targets)."""
-    file = Path(path) if path else Path("unigroups.toml")
-    if not path and not file.exists():
-        return ConfigFile()
-    if path and not file.exists():
-        raise ConfigurationError(f"config file {path} does not exist", option="config")
-    data = _parse(str(file), ("toml",))
-    return _structure(data, ConfigFile, str(file))
+    if not path:
+        if not Path("unigroups.toml").exists():
+            return ConfigFile()
+        path = "unigroups.toml"
+    return _structure(_parse(path, ("toml",)), ConfigFile, path)
 
 
 def read_desired(path: str) -> DesiredState:
     """A desired-state file: TOML when named ``.toml``, else JSON."""
-    if not Path(path).exists():
-        raise ConfigurationError(f"{path} does not exist", option="file")
     return _structure(_parse(path, ("toml", "json")), DesiredState, path)
 
 
 def read_json(path: str, what: str) -> Any:
     """A JSON file's data (``what`` names it in errors: "the member map")."""
-    if not Path(path).exists():
-        raise ConfigurationError(f"{what} {path} does not exist", option="file")
-    return _parse(path, ("json",))
+    try:
+        return _parse(path, ("json",))
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{what}: {exc}", option=exc.option) from None
