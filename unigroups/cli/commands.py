@@ -273,8 +273,8 @@ async def _execute(args: argparse.Namespace, job: Job) -> BatchReport:
         except TransportError as exc:
             if unreachable.in_a_row < unreachable.limit:
                 raise
-            again = f" --journal {args.journal}" if args.journal else ""
-            exc.message = f"{exc.message}; run the command again{again} to resume"
+            again = f" (with --journal {args.journal})" if args.journal else ""
+            exc.message = f"{exc.message}; run the same command again{again} to resume"
             raise
 
 

@@ -145,7 +145,7 @@ class Transport:
 
     def _where(self, request: Request) -> str:
         """The request's path as a log line shows it: redacted, without the query."""
-        return self.redact(urlsplit(request.url or request.path).path or "/")
+        return self.redact(urlsplit(request.url or self.base_url + request.path).path or "/")
 
     def _log_retry(self, request: Request, verdict: Retry, wait: float, attempt: int) -> None:
         error = verdict.error
