@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import socket
 import ssl
 from collections.abc import Mapping
 from typing import Final
@@ -204,7 +205,10 @@ def _connect_reason(exc: aiohttp.ClientConnectorError) -> str:
         why = f"its TLS certificate could not be verified ({exc.certificate_error})"
     else:
         error = exc.os_error
-        why = os.strerror(error.errno) if error.errno else str(error) or type(error).__name__
+        if isinstance(error, socket.gaierror):  # its errno is the resolver's, not the OS's
+            why = f"the host name does not resolve ({error.strerror or error})"
+        else:
+            why = os.strerror(error.errno) if error.errno else str(error) or type(error).__name__
     return f"cannot connect to {exc.host}:{exc.port}: {why}"
 
 
