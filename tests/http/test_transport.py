@@ -3,6 +3,7 @@
 import asyncio
 import json
 import logging
+import re
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -389,9 +390,15 @@ async def test_the_debug_log_has_method_path_status_attempt_elapsed(
     t = transport(url)
     await t.request("GET", "/groups/1")
     await t.aclose()
-    lines = [r.getMessage() for r in caplog.records if r.name == "unigroups.http"]
-    assert lines[0].startswith("GET /groups/1 -> 503 attempt=1 elapsed=")
-    assert lines[1].startswith("GET /groups/1 -> 200 attempt=2 elapsed=")
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "unigroups.http"]
+    assert [level for level, _ in lines] == ["DEBUG", "INFO", "DEBUG"]
+    assert lines[0][1].startswith("GET /groups/1 -> 503 attempt=1 elapsed=")
+    # The resend, and why: at INFO (-v on the command line).
+    assert re.fullmatch(
+        r"test: GET /groups/1: \[test HTTP 503\] HTTP 503; waiting [0-9.]+ s, then send 2 of 4",
+        lines[1][1],
+    ), lines[1][1]
+    assert lines[2][1].startswith("GET /groups/1 -> 200 attempt=2 elapsed=")
 
 
 def _options_transport(url: str, **options: Any) -> Transport:

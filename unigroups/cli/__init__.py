@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import logging
 import math
 import os
@@ -239,6 +240,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f'unigroups: error: {exc.name} is missing; pip install "unigroups[cli]"\n')
         return 2
     configure_logging(args.verbose)
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        # Vendor text that cannot be encoded (a lone surrogate) is shown escaped, not a crash.
+        sys.stdout.reconfigure(errors="backslashreplace")
     out = Output(as_json=args.json)
     try:
         if args.command == "emulate":

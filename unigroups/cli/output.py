@@ -77,11 +77,7 @@ class Output:
 
     def json(self, data: Any) -> None:
         """One JSON document on standard output."""
-        text = json.dumps(data, indent=2, ensure_ascii=False)
-        try:
-            sys.stdout.write(text + "\n")
-        except UnicodeEncodeError:  # a lone surrogate in vendor data, or an ASCII terminal
-            sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         sys.stdout.flush()
 
     def table(
