@@ -241,7 +241,8 @@ async def cmd_apply(args: argparse.Namespace, out: Output) -> int:
     for group in read_desired(args.file):
         await source.create(group)
     async with open_target(args, args.target) as target:
-        the_plan = await plan(source, target, delete_missing=args.delete_missing)
+        # The file names the target's own users: their ids are carried as written.
+        the_plan = await plan(source, target, match_users=None, delete_missing=args.delete_missing)
         the_plan = attrs.evolve(the_plan, source=args.file)
         return await _confirm_and_apply(args, out, the_plan, target)
 
