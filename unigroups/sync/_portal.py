@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import enum
 import queue
 import threading
@@ -55,14 +56,19 @@ class LoopThread(threading.Thread):
                 self.loop.close()
 
 
-_Errand = tuple[Callable[[], Any], "concurrent.futures.Future[Any]"] | None
+_Errand = tuple[Callable[[], Any], "concurrent.futures.Future[Any]"]
 
 
 class CallerThread:
-    """The thread blocked in :meth:`Portal.call`, lent to the loop for the call's duration."""
+    """The thread blocked in :meth:`Portal.lend`, lent to the loop for the call's duration.
+
+    Its inbox gets the errands the loop hands it and, last, the call's finished task.
+    """
 
     def __init__(self) -> None:
-        self._errands: queue.SimpleQueue[_Errand] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[_Errand | asyncio.Task[Any]] = queue.SimpleQueue()
+        self._task: asyncio.Task[Any] | None = None
+        self._cancelled = False
 
     async def run(self, fn: Callable[[], T]) -> T:
         """Run ``fn()`` in the caller's thread and return what it returns (or raise its error).
@@ -70,22 +76,35 @@ class CallerThread:
         Awaited on the loop; the loop goes on serving other calls meanwhile.
         """
         done: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._errands.put((fn, done))
+        self._inbox.put((fn, done))
         return await asyncio.wrap_future(done)
 
-    def serve_until(self, call: concurrent.futures.Future[T], thread: threading.Thread) -> T:
-        """Run errands in this thread until ``call`` is done; its result or its error."""
-        call.add_done_callback(lambda _: self._errands.put(None))
+    def start(self, fn: Callable[[CallerThread], Awaitable[Any]]) -> None:
+        """On the loop: run ``fn(self)`` as a task; the caller is told when it ends."""
+        if self._cancelled:
+            return
+        # fn is called inside the task: an error it raises at once ends the call too.
+        self._task = asyncio.get_running_loop().create_task(_started(fn, self))
+        self._task.add_done_callback(self._inbox.put)
+
+    def cancel(self) -> None:
+        """On the loop: the caller stopped waiting (Ctrl-C); cancel the call."""
+        self._cancelled = True
+        if self._task is not None:
+            self._task.cancel()
+
+    def serve(self, thread: threading.Thread) -> Any:
+        """In the caller's thread: run errands until the call ends; its result or its error."""
         while True:
             try:
-                errand = self._errands.get(timeout=_ALIVE_CHECK)
+                item = self._inbox.get(timeout=_ALIVE_CHECK)
             except queue.Empty:
                 if not thread.is_alive():
                     raise RuntimeError(f"the event loop thread {thread.name} ended") from None
                 continue
-            if errand is None:
-                return call.result()
-            fn, done = errand
+            if isinstance(item, asyncio.Task):
+                return item.result()
+            fn, done = item
             if not done.set_running_or_notify_cancel():
                 continue  # the call that asked for it is gone (cancelled)
             try:
@@ -94,6 +113,14 @@ class CallerThread:
                 done.set_exception(exc)
             else:
                 done.set_result(result)
+
+
+async def _awaited(awaitable: Awaitable[T]) -> T:
+    return await awaitable
+
+
+async def _started(fn: Callable[[CallerThread], Awaitable[T]], caller: CallerThread) -> T:
+    return await fn(caller)
 
 
 class Portal:
@@ -110,7 +137,7 @@ class Portal:
         self._thread = LoopThread(f"unigroups.sync {name}")
         self._lock = threading.Lock()
         self._closed = False
-        self._tasks: set[asyncio.Task[Any]] = set()  # touched on the loop only
+        self._closing: set[asyncio.Task[None]] = set()  # listings closed in the background
         self._thread.start()
 
     def __repr__(self) -> str:
@@ -134,23 +161,17 @@ class Portal:
                 "a custom backend) must use the async API"
             )
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError(f"{self.name}: the backend is closed")
+
     def submit(
         self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
     ) -> concurrent.futures.Future[T]:
         """Start ``fn(*args, **kwargs)`` on the loop; a future of its result (never blocks)."""
         with self._lock:
-            if self._closed:
-                raise RuntimeError(f"{self.name}: the backend is closed")
-            return asyncio.run_coroutine_threadsafe(self._task(fn(*args, **kwargs)), self.loop)
-
-    async def _task(self, awaitable: Awaitable[T]) -> T:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            return await awaitable
-        finally:
-            self._tasks.discard(task)
+            self._check_open()
+            return asyncio.run_coroutine_threadsafe(_awaited(fn(*args, **kwargs)), self.loop)
 
     def call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn(*args, **kwargs)`` on the loop and wait for its result or its error."""
@@ -161,17 +182,23 @@ class Portal:
         hands it through ``caller``. Interrupting the wait (Ctrl-C) cancels the call."""
         self.check_thread()
         caller = CallerThread()
-        call = self.submit(fn, caller)
+        with self._lock:
+            self._check_open()
+            # Cheaper than run_coroutine_threadsafe (no future chained to the task): the
+            # finished task itself is put in the caller's inbox.
+            self.loop.call_soon_threadsafe(caller.start, fn)
         try:
-            return caller.serve_until(call, self._thread)
-        except concurrent.futures.CancelledError:
+            result: T = caller.serve(self._thread)
+            return result
+        except (asyncio.CancelledError, concurrent.futures.CancelledError):
             if self._closed:
                 raise RuntimeError(
                     f"{self.name}: the backend was closed while this call was in flight"
                 ) from None
             raise
         except BaseException:
-            call.cancel()
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to cancel
+                self.loop.call_soon_threadsafe(caller.cancel)
             raise
 
     async def start_listing(self, make: Callable[[], AsyncIterator[T]]) -> AsyncIterator[T]:
@@ -227,7 +254,8 @@ class Portal:
 
     async def _finish(self, aclose: Callable[[], Awaitable[None]] | None) -> None:
         try:
-            in_flight = set(self._tasks)
+            # Every task on this loop is a call (or a listing being closed): the loop is ours.
+            in_flight = asyncio.all_tasks() - {asyncio.current_task()}
             for task in in_flight:
                 task.cancel()
             if in_flight:
@@ -238,6 +266,8 @@ class Portal:
             self.loop.stop()
 
     def _close_soon(self, aclose: Callable[[], Awaitable[None]]) -> None:
-        # Held in _tasks until it ends (a task only weakly held may vanish mid-way), and so
+        # Held in _closing until it ends (a task only weakly held may vanish mid-way), and so
         # cancelled and awaited by close() like any call.
-        self.loop.create_task(self._task(aclose()))
+        task = self.loop.create_task(_awaited(aclose()))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
