@@ -93,8 +93,8 @@ class CallerThread:
         if self._task is not None:
             self._task.cancel()
 
-    def serve(self, thread: threading.Thread) -> Any:
-        """In the caller's thread: run errands until the call ends; its result or its error."""
+    def serve(self, thread: threading.Thread) -> asyncio.Task[Any]:
+        """In the caller's thread: run errands until the call ends; its finished task."""
         while True:
             try:
                 item = self._inbox.get(timeout=_ALIVE_CHECK)
@@ -103,7 +103,7 @@ class CallerThread:
                     raise RuntimeError(f"the event loop thread {thread.name} ended") from None
                 continue
             if isinstance(item, asyncio.Task):
-                return item.result()
+                return item
             fn, done = item
             if not done.set_running_or_notify_cancel():
                 continue  # the call that asked for it is gone (cancelled)
@@ -188,18 +188,15 @@ class Portal:
             # finished task itself is put in the caller's inbox.
             self.loop.call_soon_threadsafe(caller.start, fn)
         try:
-            result: T = caller.serve(self._thread)
-            return result
-        except (asyncio.CancelledError, concurrent.futures.CancelledError):
-            if self._closed:
-                raise RuntimeError(
-                    f"{self.name}: the backend was closed while this call was in flight"
-                ) from None
-            raise
-        except BaseException:
+            finished = caller.serve(self._thread)
+        except BaseException:  # Ctrl-C, or an errand that raised it: the call is abandoned
             with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to cancel
                 self.loop.call_soon_threadsafe(caller.cancel)
             raise
+        if finished.cancelled() and self._closed:
+            raise RuntimeError(f"{self.name}: the backend was closed while this call was in flight")
+        result: T = finished.result()  # the call's error, if it raised one
+        return result
 
     async def start_listing(self, make: Callable[[], AsyncIterator[T]]) -> AsyncIterator[T]:
         """``make()`` called on the loop (a backend's listing is created where it runs)."""

@@ -17,7 +17,7 @@ from ..mirror import Plan
 from .backend import SyncBackend
 from .batch import progress_in
 
-__all__ = ["Plan", "apply", "plan"]
+__all__ = ["apply", "plan"]
 
 
 def plan(source: SyncBackend, target: SyncBackend, **options: Any) -> Plan:
