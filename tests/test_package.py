@@ -9,8 +9,10 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tarfile
 import tomllib
+import venv
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,8 @@ import unigroups
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+# The environment of the venv's commands: no PYTHONPATH pointing at a working tree.
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 # What a build leaves in a working tree; never part of the sdist.
 BUILD_LEFTOVERS = shutil.ignore_patterns(
     ".git",
@@ -114,16 +118,51 @@ def test_the_sdist_holds_the_project_and_its_tests_pass_from_it(tmp_path: Path) 
         ).stdout.split()
         assert set(tracked) - {".gitignore"} <= names
 
-    # The quick suite, run from the unpacked sdist, importing the unigroups it ships.
+    # Installed from the sdist into a new venv, the quick suite passes from the unpacked sdist.
+    python = _venv_installing(archive, tmp_path / "venv")
     unpacked = tmp_path / "unpacked" / prefix
-    env = {**os.environ, "PYTHONPATH": str(unpacked), "PYTHONDONTWRITEBYTECODE": "1"}
     tests = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-m", "not slow", "-p", "no:cacheprovider"],
+        [python, "-m", "pytest", "-q", "-x", "-m", "not slow", "-p", "no:cacheprovider"],
         cwd=unpacked,
-        env=env,
+        env={**CLEAN_ENV, "PYTHONDONTWRITEBYTECODE": "1"},
         capture_output=True,
         text=True,
         timeout=900,
     )
     assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-3000:]
     assert re.search(r"\d+ passed", tests.stdout), tests.stdout[-500:]
+
+
+def _venv_installing(archive: Path, root: Path) -> Path:
+    """A new venv with ``archive`` installed (offline), seeing this environment's other
+    packages (pytest, aiohttp, mkdocs, ...) but not its unigroups: the parent's site
+    directory is appended to the path without running its .pth files, which is where an
+    editable install of unigroups hooks itself in."""
+    venv.create(root, with_pip=False)
+    python = root / "bin" / "python"
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    parent_site = sysconfig.get_paths()["purelib"]
+    (Path(purelib) / "parent_env.pth").write_text(f"import sys; sys.path.append({parent_site!r})\n")
+    install = [python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index"]
+    subprocess.run(
+        [*install, "--no-build-isolation", str(archive)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+        env=CLEAN_ENV,
+    )
+    shown = subprocess.run(
+        [python, "-c", "import unigroups; print(unigroups.__file__, unigroups.__version__)"],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        text=True,
+        env=CLEAN_ENV,
+    ).stdout
+    assert shown.startswith(purelib), shown  # the sdist's, not this environment's
+    return python
