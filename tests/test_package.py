@@ -9,15 +9,15 @@ import re
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tarfile
 import tomllib
-import venv
 from pathlib import Path
 
 import pytest
 
 import unigroups
+
+from .venvs import PARENT_SITE, child_venv
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
@@ -138,16 +138,7 @@ def _venv_installing(archive: Path, root: Path) -> Path:
     packages (pytest, aiohttp, mkdocs, ...) but not its unigroups: the parent's site
     directory is appended to the path without running its .pth files, which is where an
     editable install of unigroups hooks itself in."""
-    venv.create(root, with_pip=False)
-    python = root / "bin" / "python"
-    purelib = subprocess.run(
-        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    parent_site = sysconfig.get_paths()["purelib"]
-    (Path(purelib) / "parent_env.pth").write_text(f"import sys; sys.path.append({parent_site!r})\n")
+    python, purelib = child_venv(root, f"import sys; sys.path.append({PARENT_SITE!r})")
     install = [python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index"]
     subprocess.run(
         [*install, "--no-build-isolation", str(archive)],
@@ -164,5 +155,5 @@ def _venv_installing(archive: Path, root: Path) -> Path:
         text=True,
         env=CLEAN_ENV,
     ).stdout
-    assert shown.startswith(purelib), shown  # the sdist's, not this environment's
+    assert shown.startswith(str(purelib)), shown  # the sdist's, not this environment's
     return python
