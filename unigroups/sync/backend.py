@@ -80,6 +80,8 @@ class SyncBackend:
     are read. Close it with ``with`` or :meth:`close`; a call made after that raises
     ``RuntimeError`` at once, and so does a call from code running on its own event loop
     (which would wait for itself).
+
+    Made by :func:`open_backend` or :func:`wrap`, which start the thread it runs on.
     """
 
     def __init__(self, backend: GroupBackend, portal: Portal) -> None:
@@ -120,7 +122,8 @@ class SyncBackend:
         """Every group, fetched page by page as the iterator is read (members not loaded).
 
         Leaving the loop early is fine: the iterator is closed when it is dropped (call its
-        ``close()`` to close it at once).
+        ``close()`` to close it at once). Like any generator, one iterator is read by one
+        thread at a time; each thread may run listings of its own.
         """
         return self._listing(lambda: self._backend.groups(include_inactive=include_inactive))
 
