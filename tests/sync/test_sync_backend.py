@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
+import signal
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -301,3 +303,28 @@ async def test_usable_from_worker_threads_of_a_running_loop() -> None:
         assert sorted(g.name for g in created) == sorted(f"w{n}" for n in range(20))
         names = await asyncio.to_thread(lambda: [g.name for g in backend.groups()])
         assert len(names) == 20
+
+
+def test_ctrl_c_while_waiting_cancels_the_call_on_the_loop() -> None:
+    started, cancelled = threading.Event(), threading.Event()
+
+    class Hanging(MemoryBackend):
+        async def find(self, name: str) -> Group | None:
+            started.set()
+            try:
+                await asyncio.Event().wait()  # an answer that never comes
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+            return None
+
+    def interrupt() -> None:
+        if started.wait(10):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with wrap(Hanging()) as backend:
+        threading.Thread(target=interrupt).start()
+        with pytest.raises(KeyboardInterrupt):
+            backend.find("anything")
+        assert cancelled.wait(10)
+        assert backend.create(Group(name="still usable")).id == "1"

@@ -182,12 +182,12 @@ class Portal:
         hands it through ``caller``. Interrupting the wait (Ctrl-C) cancels the call."""
         self.check_thread()
         caller = CallerThread()
-        with self._lock:
-            self._check_open()
-            # Cheaper than run_coroutine_threadsafe (no future chained to the task): the
-            # finished task itself is put in the caller's inbox.
-            self.loop.call_soon_threadsafe(caller.start, fn)
         try:
+            with self._lock:
+                self._check_open()
+                # Cheaper than run_coroutine_threadsafe (no future chained to the task): the
+                # finished task itself is put in the caller's inbox.
+                self.loop.call_soon_threadsafe(caller.start, fn)
             finished = caller.serve(self._thread)
         except BaseException:  # Ctrl-C, or an errand that raised it: the call is abandoned
             with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to cancel
