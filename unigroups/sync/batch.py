@@ -56,7 +56,6 @@ def run_batch(
         print(report.done, report.ok)  # 10 True
     ```
     """
-
     return backend._job(
         lambda target, caller: batch.run_batch(
             target,
