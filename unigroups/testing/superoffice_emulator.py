@@ -335,6 +335,13 @@ class SuperOfficeEmulator:
             for u in users
         ]
 
+    def set_other_groups(self, user_id: int, group_ids: Iterable[int]) -> None:
+        """Replace a user's other groups directly (no request), e.g. to race a client."""
+        user = self._users[user_id]
+        self._users[user_id] = attrs.evolve(
+            user, other_groups=[self._group_for(group) for group in group_ids]
+        )
+
     def members_of(self, group_id: int) -> dict[int, bool]:
         """The group's members: user id -> whether it is that user's primary group."""
         return {

@@ -207,16 +207,18 @@ class SuperOfficeBackend(BackendBase):
 
     def _user_pages(self, filter: str | None, what: str) -> AsyncIterator[list[Any]]:
         """``GET /User`` a page at a time (raw rows): ``$top`` rows from ``$skip``, the rows
-        read so far (a server that caps pages below ``$top`` loses none)."""
-        top, skip = self.config.user_page_size, 0
+        read so far (a server that caps pages below ``$top`` loses none). Once the server
+        has sent an ``odata.nextLink``, its absence ends the listing; before, a full page
+        asks for one more."""
+        top, skip, links = self.config.user_page_size, 0, False
 
         async def fetch(_page: int) -> tuple[list[Any], bool]:
-            nonlocal skip
+            nonlocal skip, links
             query = wire.users_query(filter=filter, top=top, skip=skip)
             reply = await self._send_user(Request("GET", wire.USERS, query=query))
             rows, more = wire.users_page(reply.data)
-            skip += len(rows)
-            return rows, more or len(rows) >= top
+            skip, links = skip + len(rows), links or more
+            return rows, more or (not links and len(rows) >= top)
 
         return pages(fetch, backend=self.name, max_pages=self.config.max_pages, what=what)
 
