@@ -394,6 +394,8 @@ async def test_a_user_entity_is_patched_by_json_patch_or_merge_patch() -> None:
         status, body = await call(http, "PATCH", ann, json=stale)
         assert status == 409 and "failed" in body["Message"]
         assert emulator.directory[101].other_groups == [support, 1]
+        past_the_end = [{"op": "test", "path": "/OtherGroups/7/Id", "value": 1}]
+        assert (await call(http, "PATCH", ann, json=past_the_end))[0] == 409
         current = [{**stale[0], "value": support}, stale[1]]
         assert (await call(http, "PATCH", ann, json=current))[0] == 200
         assert emulator.directory[101].other_groups == [1]

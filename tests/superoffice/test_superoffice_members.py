@@ -371,6 +371,27 @@ async def test_a_partial_failure_is_an_incomplete_write(
     assert created.value.group_id == str(support)
 
 
+async def test_a_user_gone_between_read_and_write_is_named(
+    superoffice_emulator: SuperOfficeEmulator,
+) -> None:
+    group_id = superoffice_emulator.seed_group("Sales")
+
+    @web.middleware
+    async def gone(request: web.Request, handler: Callable[..., Awaitable[Any]]) -> Any:
+        if request.method == "PATCH" and request.path.endswith("/User/102"):
+            return web.Response(status=404, text="Not Found.")
+        return await handler(request)
+
+    async with backend_on(superoffice_emulator, gone) as backend:
+        with pytest.raises(IncompleteWriteError) as info:
+            await backend.update(str(group_id), GroupChanges(add=[user(101), user(102)]))
+        assert isinstance(info.value.__cause__, NotFoundError)
+        assert "no SuperOffice user has the id 102" in str(info.value)
+        with pytest.raises(NotFoundError, match="no SuperOffice user has the id 102"):
+            await backend.update(str(group_id), GroupChanges(add=[user(102)]))
+    assert superoffice_emulator.members_of(group_id) == {101: False}
+
+
 async def test_a_refused_write_with_nothing_else_written_is_that_error(
     superoffice_emulator: SuperOfficeEmulator,
 ) -> None:

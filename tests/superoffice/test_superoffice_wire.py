@@ -74,7 +74,7 @@ def test_the_seed_response_reads_into_a_group_keeping_rights_in_raw() -> None:
         id="147",
         rank=801,
         active=True,
-        members=(),
+        members=None,  # a carrier holds no members: they are read from users
         backend="superoffice",
     )
     assert group.raw == data

@@ -114,7 +114,11 @@ def apply_json_patch(document: Any, operations: Any) -> Any:
         if kind in ("add", "replace", "test") and "value" not in operation:
             raise BodyError(f"The '{kind}' operation needs a value.")
         if kind == "test":
-            if _get(patched, tokens) != operation["value"]:
+            try:
+                held = _get(patched, tokens)
+            except BodyError:  # nothing there (an index past the end): the test fails
+                raise PatchConflict(f"Test of '{operation['path']}' failed: no value.") from None
+            if held != operation["value"]:
                 raise PatchConflict(f"Test of '{operation['path']}' failed: the value differs.")
         elif kind == "add":
             _add(patched, tokens, copy.deepcopy(operation["value"]))

@@ -217,7 +217,7 @@ def group_from_carrier(data: Any) -> Group:
         return Group(
             name=carrier.value,
             description=carrier.tooltip or None,
-            members=(),  # SuperOffice keeps membership on users, not on the group
+            members=None,  # not on the carrier: a group's members are read from its users
             id=str(carrier.id),
             active=not carrier.deleted,
             rank=carrier.rank,
@@ -338,8 +338,7 @@ def groups_of(entity: UserEntity) -> list[Group]:
         if carrier is None or carrier.id in seen:
             continue
         seen.add(carrier.id)
-        group = group_from_carrier(converter.unstructure(carrier))
-        groups.append(attrs.evolve(group, members=None))
+        groups.append(group_from_carrier(converter.unstructure(carrier)))
     return groups
 
 
