@@ -293,12 +293,12 @@ def _email(email: str | None, user_name: str | None) -> str | None:
     return user_name if user_name and "@" in user_name else None
 
 
-def _user(user_id: int, name: str | None, email: str | None, active: bool, raw: Any) -> User:
+def _checked_id(user_id: int, raw: Any) -> str:
     if not 1 <= user_id <= INT32_MAX:
         raise DecodingError(
             f"SuperOffice sent a user with id {user_id}", backend="superoffice", raw=raw
         )
-    return User(str(user_id), name or None, email, active, "superoffice", raw)
+    return str(user_id)
 
 
 def _row(data: Any) -> UserRow:
@@ -308,14 +308,21 @@ def _row(data: Any) -> UserRow:
 def user_from_row(data: Any) -> User:
     row = _row(data)
     email = _email(row.person_email, row.user_name)
-    return _user(row.associate_db_id, row.full_name or row.assoc_name, email, row.is_active, data)
+    name = row.full_name or row.assoc_name or None
+    return User(
+        _checked_id(row.associate_db_id, data), name, email, row.is_active, "superoffice", data
+    )
 
 
 def member_from_row(data: Any, group_id: int) -> Member:
     """A group's member from its user's row; ``primary`` when it is the user's main group."""
-    user = user_from_row(data)
-    primary = _row(data).usergroup_id == group_id
-    return Member(MemberKind.USER, user.id, name=user.name, primary=primary)
+    row = _row(data)
+    return Member(
+        MemberKind.USER,
+        _checked_id(row.associate_db_id, data),
+        name=row.full_name or row.assoc_name or None,
+        primary=row.usergroup_id == group_id,
+    )
 
 
 def user_entity(data: Any) -> UserEntity:
@@ -325,8 +332,9 @@ def user_entity(data: Any) -> UserEntity:
 def user_from_entity(entity: UserEntity, raw: Any) -> User:
     person = entity.person or PersonCarrier()
     email = _email(person.email, entity.user_name)
-    name = person.full_name or entity.name
-    return _user(entity.associate_id, name, email, not entity.deleted, raw)
+    user_id = _checked_id(entity.associate_id, raw)
+    name = person.full_name or entity.name or None
+    return User(user_id, name, email, not entity.deleted, "superoffice", raw)
 
 
 def groups_of(entity: UserEntity) -> list[Group]:
