@@ -473,6 +473,8 @@ def test_users_are_seeded_from_the_command_line(tmp_path: Path) -> None:
     ]
     ops = next(g.id for g in emulator.groups.values() if g.value == "Ops")
     assert emulator.members_of(ops) == {104: False}
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--seed-users", "-1"])
     listing.write_text('{"not": "a list"}')
     with pytest.raises(ValueError, match="cannot read users"):
         emulator_from_args(parser.parse_args(["--users-file", str(listing)]))

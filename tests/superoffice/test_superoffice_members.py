@@ -418,6 +418,22 @@ async def test_a_tenant_without_user_management_answers_permission_denied(
         with pytest.raises(PermissionDeniedError, match="User agent is not available"):
             [u async for u in backend.users()]
     assert superoffice_emulator.members_of(group_id) == {}
+    # Such a tenant's groups are still managed, without their members, when asked to.
+    async with open_backend(
+        "superoffice", base_url=superoffice_url, access_token="test-token", user_management=False
+    ) as backend:
+        assert backend.capabilities.member_kinds == frozenset()
+        renamed = await backend.update(str(group_id), GroupChanges(name="Sales EU"))
+        assert (renamed.name, renamed.members) == ("Sales EU", ())
+        assert (await backend.get(str(group_id))).members == ()
+        with pytest.raises(UnsupportedOperationError):
+            await backend.update(str(group_id), GroupChanges(add=[user(101)]))
+        with pytest.raises(UnsupportedOperationError):
+            [m async for m in backend.members(str(group_id))]
+    assert superoffice_emulator.groups[group_id].value == "Sales EU"
+    assert not [
+        r for r in superoffice_emulator.requests if "/User/" in r.path and r.method != "GET"
+    ]
 
 
 # -- the user directory ----------------------------------------------------------------------

@@ -762,11 +762,17 @@ class _FoldedRoutes(web.AbstractResource):
         return None, set(getattr(error, "allowed_methods", ()))
 
 
+def _how_many(text: str) -> int:
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count (0 or more)")
+    return int(text)
+
+
 def add_superoffice_arguments(parser: argparse.ArgumentParser, *, prefix: str = "") -> None:
     """The SuperOffice emulator's own options (``unigroups emulate superoffice`` may offer them)."""
     parser.add_argument(
         "--seed-users",
-        type=int,
+        type=_how_many,
         default=0,
         metavar="N",
         help=f"{prefix}store N users ('User N', userN@example.com) before serving",

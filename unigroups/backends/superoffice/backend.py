@@ -31,7 +31,8 @@ USER_MANAGEMENT_REFUSED: Final = (
     "SuperOffice refused access to its users ({detail}): user management is not allowed for "
     "this tenant or application. In SuperOffice Online the User agent is not available by "
     "default and partner apps may not manage users; group membership cannot be read or "
-    "changed without it"
+    "changed without it. Open the backend with user_management=False to manage the groups "
+    "without their members"
 )
 
 
@@ -128,6 +129,8 @@ class SuperOfficeBackend(BackendBase):
         self._listings = _SharedListing(self._name_index)
         if config.names_case_sensitive:
             self.capabilities = attrs.evolve(self.capabilities, names_case_sensitive=True)
+        if not config.user_management:  # no User entity: groups without their members
+            self.capabilities = attrs.evolve(self.capabilities, member_kinds=frozenset())
 
     def __repr__(self) -> str:
         return f"SuperOfficeBackend(base_url={self.transport.base_url!r}, locale={self.locale!r})"
@@ -180,6 +183,8 @@ class SuperOfficeBackend(BackendBase):
         return checked
 
     def _check_members(self, members: Iterable[Member]) -> None:
+        if not self.capabilities.members:
+            return  # the capabilities' own check refuses any member
         for member in members:
             if member.kind is not MemberKind.USER:
                 raise MemberKindError(
@@ -247,8 +252,7 @@ class SuperOfficeBackend(BackendBase):
 
     async def get(self, group_id: str) -> Group:
         reply = await self._call("GET", f"/{path_segment(self.check_id(group_id))}")
-        group = wire.group_from_carrier(reply.data)
-        return attrs.evolve(group, members=[m async for m in self.members(group_id)])
+        return await self._with_members(wire.group_from_carrier(reply.data))
 
     async def groups(self, *, include_inactive: bool = False) -> AsyncIterator[Group]:
         # The list endpoint has no paging: one answer holds every group.
@@ -260,6 +264,12 @@ class SuperOfficeBackend(BackendBase):
     async def members(self, group_id: str) -> AsyncIterator[Member]:
         """The users whose primary group (``primary`` True) or other groups hold the group."""
         number = int(self.check_id(group_id))
+        if not self.capabilities.members:
+            raise UnsupportedOperationError(
+                "this backend was opened with user_management=False: SuperOffice keeps group "
+                "membership on users (User.UserGroup and OtherGroups)",
+                capability="member_kinds",
+            )
         async for rows in self._user_pages(wire.members_filter(number), "group's members"):
             for row in rows:
                 yield wire.member_from_row(row, number)
@@ -298,7 +308,13 @@ class SuperOfficeBackend(BackendBase):
             await self._memberships.write(
                 number, add=add, remove=remove, users=users, written_before=bool(fields)
             )
-        return attrs.evolve(current, members=[m async for m in self.members(group_id)])
+        return await self._with_members(current)
+
+    async def _with_members(self, group: Group) -> Group:
+        """``group`` with its members read (none, without user management)."""
+        if not self.capabilities.members or group.id is None:
+            return attrs.evolve(group, members=())
+        return attrs.evolve(group, members=[m async for m in self.members(group.id)])
 
     async def delete(self, group_id: str) -> None:
         # SuperOffice marks the group deleted; it stays readable with Deleted = true.

@@ -95,6 +95,9 @@ class SuperOfficeConfig(TransportOptions):
     timezone: str | None = None
     # Rows per page of GET /User ($top) when listing members and users.
     user_page_size: int = attrs.field(default=500, validator=whole(1))
+    # Members live on the User entity; False for a tenant or app not allowed to manage users
+    # (Online partner apps): the backend then keeps no members, as before wave 2.
+    user_management: bool = attrs.field(default=True, validator=flag)
 
     def __attrs_post_init__(self) -> None:
         self.locale  # noqa: B018 - validates language, culture and time zone now
