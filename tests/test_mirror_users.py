@@ -1,15 +1,21 @@
 """The mirror carries users across directories by e-mail: what each member became at the
 target, or why it was left out (issue 15, DESIGN "Contract added in wave 2")."""
 
+import contextlib
 import re
+from collections.abc import AsyncIterator
 from typing import ClassVar
 
 import pytest
 
-from unigroups import Group, Member, MemberKind, User, ValidationError
+from unigroups import Group, GroupBackend, Member, MemberKind, User, ValidationError, open_backend
 from unigroups.backends.memory import MemoryBackend
 from unigroups.batch import Create, Update
 from unigroups.mirror import apply, plan
+from unigroups.testing.server import serve
+from unigroups.testing.superoffice_emulator import SuperOfficeEmulator
+from unigroups.testing.zoho_directory import ZohoUser
+from unigroups.testing.zoho_emulator import ZohoEmulator
 
 ANN, BOB, CAROL = "11", "12", "13"  # the source's users
 ANN_THERE, CAROL_THERE = "901", "903"  # the same people at the target
@@ -160,3 +166,82 @@ async def test_an_unknown_matching_rule_is_refused_before_anything_is_read() -> 
     with pytest.raises(ValidationError, match='must be "email" or None') as caught:
         await plan(source, target, match_users="name")  # type: ignore[arg-type]
     assert caught.value.field == "match_users"
+
+
+# -- both ways between the vendors' emulators -----------------------------------------------
+
+ZOHO_ANN, ZOHO_CAROL = "3652397000002000001", "3652397000002000003"
+
+
+def zoho_org() -> ZohoEmulator:
+    return ZohoEmulator(
+        users=[
+            ZohoUser(ZOHO_ANN, "Ann", "Lee", "ann.lee@example.com"),
+            ZohoUser(ZOHO_CAROL, "Carol", "King", "Carol.King@example.com"),
+        ]
+    )
+
+
+@contextlib.asynccontextmanager
+async def backends_of(
+    zoho_emulator: ZohoEmulator, office_emulator: SuperOfficeEmulator
+) -> AsyncIterator[tuple[GroupBackend, GroupBackend]]:
+    async with (
+        serve(zoho_emulator.make_app()) as zoho_url,
+        serve(office_emulator.make_app()) as office_url,
+        open_backend("zoho", api_domain=zoho_url, access_token="test-token") as zoho,
+        open_backend(
+            "superoffice",
+            base_url=office_emulator.api_url(office_url),
+            username="test-user",
+            password="test-password",
+        ) as office,
+    ):
+        yield zoho, office
+
+
+async def test_zoho_groups_arrive_at_superoffice_with_their_users() -> None:
+    zoho_emulator, office_emulator = zoho_org(), SuperOfficeEmulator()
+    ann = office_emulator.add_user("Ann Lee", "ANN.LEE@example.com")
+    zoho_emulator.seed_group(
+        "Sales",
+        "EMEA",
+        [
+            {"source": {"id": ZOHO_ANN}, "type": "users"},
+            {"source": {"id": ZOHO_CAROL}, "type": "users"},  # nobody at SuperOffice
+        ],
+    )
+    async with backends_of(zoho_emulator, office_emulator) as (zoho, office):
+        the_plan = await plan(zoho, office)
+        assert [(s.member, s.reason) for s in the_plan.skipped] == [
+            (user(ZOHO_CAROL), "the target has no user with the e-mail carol.king@example.com")
+        ]
+        assert (await apply(the_plan, office)).ok
+        sales = await office.find("Sales")
+        assert sales is not None and sales.id is not None
+        # The tenant's own state: Ann's other groups hold Sales (it is not her primary).
+        assert office_emulator.members_of(int(sales.id)) == {ann: False}
+        assert (await plan(zoho, office)).operations == ()
+
+
+async def test_superoffice_groups_arrive_at_zoho_with_their_users() -> None:
+    zoho_emulator, office_emulator = zoho_org(), SuperOfficeEmulator()
+    support = office_emulator.seed_group("Support")
+    office_emulator.add_user("Carol King", "carol.king@example.com", primary_group=support)
+    dan = office_emulator.add_user("Dan", "dan@example.com", other_groups=[support])
+    async with backends_of(zoho_emulator, office_emulator) as (zoho, office):
+        the_plan = await plan(office, zoho)
+        no_dan = "the target has no user with the e-mail dan@example.com"
+        # Dan's primary group is the tenant's default group, "Users": mirrored too.
+        assert [(s.group, s.member, s.reason) for s in the_plan.skipped] == [
+            ("Support", user(str(dan)), no_dan),
+            ("Users", user(str(dan)), no_dan),
+        ]
+        assert (await apply(the_plan, zoho)).ok
+        held = await zoho.find("Support")
+        assert held is not None and held.id is not None
+        # Carol's primary group at SuperOffice is an ordinary membership at Zoho.
+        assert [(m.kind, m.id, m.primary) async for m in zoho.members(held.id)] == [
+            (MemberKind.USER, ZOHO_CAROL, False)
+        ]
+        assert (await plan(office, zoho)).operations == ()

@@ -13,6 +13,7 @@ from unigroups.backends.memory import MemoryBackend, MemoryConfig
 from unigroups.sync import SyncDirectoryBackend, open_backend, wrap
 from unigroups.testing.contract import GroupBackendContract
 
+from ..superoffice import test_superoffice_contract as superoffice_contract
 from .async_over_sync import as_async
 
 
@@ -36,7 +37,9 @@ class TestZohoThroughSync(GroupBackendContract):
             yield backend
 
 
-class TestSuperOfficeThroughSync(GroupBackendContract):
+class TestSuperOfficeThroughSync(superoffice_contract.TestSuperOfficeOnEmulator):
+    """The same seeded tenant (its users are the members) as the async run."""
+
     @pytest.fixture
     async def backend(self, superoffice_url: str) -> AsyncIterator[GroupBackend]:
         facade = open_backend(
