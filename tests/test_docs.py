@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -129,9 +130,12 @@ def test_nav_lists_every_page() -> None:
     assert sorted(listed) == pages
 
 
-def test_mkdocs_build_is_strict_clean(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The mkdocs site, built once with --strict."""
     if importlib.util.find_spec("mkdocs") is None:
         pytest.skip('mkdocs is not installed (it is in the docs extra: pip install -e ".[docs]")')
+    site_dir = tmp_path_factory.mktemp("site")
     result = subprocess.run(
         [
             sys.executable,
@@ -142,13 +146,106 @@ def test_mkdocs_build_is_strict_clean(tmp_path: Path) -> None:
             "--config-file",
             str(ROOT / "mkdocs.yml"),
             "--site-dir",
-            str(tmp_path / "site"),
+            str(site_dir),
         ],
         cwd=ROOT,
+        # Material's banner about its end of life is not a problem of these docs.
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "WARNING" not in result.stderr, result.stderr
-    assert (tmp_path / "site" / "index.html").exists()
+    return site_dir
+
+
+def test_mkdocs_build_is_strict_clean(site: Path) -> None:
+    assert (site / "index.html").exists()
+    assert (site / "reference" / "sync" / "index.html").exists()
+
+
+# What a page loads (not what it links to): a script, a stylesheet, a font, an image.
+_LOADED = re.compile(
+    r"<(?:script|link|img|iframe|source|audio|video)\b[^>]*?\b(?:src|href)=[\"']"
+    r"((?:https?:)?//[^\"']+)"
+    r"|url\(\s*[\"']?((?:https?:)?//[^)\"']+)"
+    r"|@import\s+[\"']((?:https?:)?//[^\"']+)"
+)
+
+
+def test_the_site_loads_nothing_from_another_host(site: Path) -> None:
+    """No CDN, no web fonts: code is highlighted at build time and the site works offline."""
+    loaded = {
+        f"{path.relative_to(site)}: {next(g for g in match.groups() if g)}"
+        for path in site.rglob("*")
+        if path.suffix in {".html", ".css", ".js"}
+        for match in _LOADED.finditer(path.read_text(encoding="utf-8", errors="replace"))
+    }
+    assert not loaded
+    page = (site / "which-api" / "index.html").read_text(encoding="utf-8")
+    assert 'class="highlight"' in page  # Pygments ran: highlighting needs no script
+
+
+def _public_names() -> list[tuple[str, str, str]]:
+    """(name, the module that exports it, the module that defines it) for every public
+    name; its reference entry is under either."""
+    import unigroups
+    import unigroups.batch
+    import unigroups.http
+    import unigroups.mirror
+    import unigroups.sync
+    import unigroups.sync.mirror
+
+    modules = (
+        unigroups,
+        unigroups.batch,
+        unigroups.mirror,
+        unigroups.http,
+        unigroups.sync,
+        unigroups.sync.mirror,
+    )
+    return [
+        (name, module.__name__, getattr(getattr(module, name), "__module__", module.__name__))
+        for module in modules
+        for name in module.__all__
+        if name not in {"__version__", "UNSET"}  # a string and a constant: told in the text
+    ]
+
+
+def test_the_api_reference_documents_every_public_name(site: Path) -> None:
+    """The reference is generated from the code: every public name has its entry."""
+    anchors = {
+        match
+        for page in (site / "reference").rglob("index.html")
+        for match in re.findall(r'id="(unigroups\.[\w.]+)"', page.read_text(encoding="utf-8"))
+    }
+    missing = [
+        f"{exported}.{name}"
+        for name, exported, defined in _public_names()
+        if not {f"{exported}.{name}", f"{defined}.{name}"} & anchors
+    ]
+    assert not missing
+    reference = [p.read_text(encoding="utf-8") for p in (DOCS / "reference").glob("*.md")]
+    for text in reference:  # written by mkdocstrings, not by hand
+        assert re.search(r"^::: unigroups", text, re.MULTILINE), text[:80]
+
+
+def test_readme_links_work_on_a_package_index() -> None:
+    """A package index shows README.md alone: every link is absolute, and the ones into this
+    repository name files that exist."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    with (ROOT / "pyproject.toml").open("rb") as file:
+        repository = tomllib.load(file)["project"]["urls"]["Repository"]
+    targets = re.findall(r"\]\(([^)\s]+)\)", readme) + re.findall(
+        r"^\[[^\]]+\]:\s*(\S+)", readme, re.MULTILINE
+    )
+    assert targets
+    relative = [t for t in targets if not t.startswith(("https://", "http://", "#"))]
+    assert not relative
+    prefixes = (f"{repository}/blob/main/", f"{repository}/tree/main/")
+    into_repo = [t for t in targets if t.startswith(prefixes)]
+    assert len(into_repo) >= 10
+    for target in into_repo:
+        path = target.split("/main/", 1)[1].split("#")[0]
+        assert (ROOT / path).exists(), target

@@ -63,9 +63,14 @@ async def test_unmapped_members_and_kinds_the_target_cannot_hold_are_skipped_wit
     assert [(s.member, s.reason) for s in partial.skipped] == [
         (SALES_ROLE, "no mapping for this member")
     ]
-    async with open_backend(
-        "superoffice", base_url=superoffice_url, username="test-user", password="test-password"
-    ) as target:
+    office = {"base_url": superoffice_url, "username": "test-user", "password": "test-password"}
+    async with open_backend("superoffice", **office) as target:
+        result = await plan(source, target)
+    assert [(s.member, s.reason) for s in result.skipped] == [
+        (ANN, "the source has no user with this id"),  # the memory source lists no users
+        (SALES_ROLE, "the target cannot hold a role"),  # SuperOffice's members are users
+    ]
+    async with open_backend("superoffice", user_management=False, **office) as target:
         result = await plan(source, target)
     assert {s.member for s in result.skipped} == {ANN, SALES_ROLE}
     assert {s.reason for s in result.skipped} == {"the target keeps no members on groups"}

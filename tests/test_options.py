@@ -109,3 +109,14 @@ def test_values_of_the_right_type_are_kept_as_given() -> None:
     assert zoho.config.timeout == 5
     assert zoho.config.max_wait == 0
     assert zoho.config.delete_job_done == ("completed",)
+
+
+def test_a_config_class_built_directly_checks_types_too() -> None:
+    from unigroups.backends.zoho.config import ZohoConfig
+
+    with pytest.raises(ConfigurationError, match="token_provider must be an async function"):
+        ZohoConfig(token_provider="not callable")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="delete_job_done must be a list"):
+        ZohoConfig(access_token="t", delete_job_done="completed")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="refresh_token must be a non-empty string"):
+        ZohoConfig(refresh_token=5, client_id="i", client_secret="s")  # type: ignore[arg-type]

@@ -4,12 +4,12 @@ contract suite: the whole extension path, end to end, with a real pip install.""
 import shutil
 import subprocess
 import sys
-import sysconfig
 import textwrap
-import venv
 from pathlib import Path
 
 import pytest
+
+from .venvs import PARENT_SITE, child_venv
 
 pytestmark = pytest.mark.slow  # seconds to minutes each: CI runs it, the quick run skips it
 
@@ -35,20 +35,9 @@ def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A new venv that sees this environment's packages (unigroups, pytest) but not the plugin,
     then gets the plugin installed into it by pip, offline."""
     root = tmp_path_factory.mktemp("plugin-env")
-    venv.create(root / "venv", with_pip=False)
-    python = root / "venv" / "bin" / "python"
-    purelib = subprocess.run(
-        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
     # addsitedir (not a bare path) so that this environment's own .pth files, such as an
     # editable install of unigroups, take effect in the new venv too.
-    parent_site = sysconfig.get_paths()["purelib"]
-    (Path(purelib) / "parent_env.pth").write_text(
-        f"import site; site.addsitedir({parent_site!r})\n"
-    )
+    python, _ = child_venv(root / "venv", f"import site; site.addsitedir({PARENT_SITE!r})")
     source = root / "plugin"
     shutil.copytree(PLUGIN, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
     subprocess.run(

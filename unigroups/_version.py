@@ -1,3 +1,8 @@
-"""The version of unigroups (also in pyproject.toml; tests hold the two equal)."""
+"""The version of unigroups, as installed: pyproject.toml is its one source."""
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("unigroups")
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"

@@ -1,7 +1,8 @@
 """Mirror groups from one backend to another: plan the changes, show them, apply them.
 
 Groups are matched by name, under the target's case rules. Member ids are translated through a
-caller-given map; a member the target cannot hold, or one without a mapping, is listed as
+caller-given map, and users the map does not cover are matched by e-mail when both sides are a
+user directory; a member the target cannot hold, or one that cannot be matched, is listed as
 skipped with its reason, and so are source groups whose names are one name at the target.
 """
 
@@ -11,19 +12,23 @@ import asyncio
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import attrs
 
+from .backends.base import BackendBase
 from .batch import BatchReport, Create, Delete, Operation, ProgressCallback, Update, run_batch
-from .errors import UnigroupsError
+from .errors import UnigroupsError, ValidationError
 from .http import Throttle
-from .models import UNSET, Group, GroupChanges, Member
-from .protocol import GroupBackend
+from .models import UNSET, Group, GroupChanges, Member, MemberKind, User
+from .protocol import GroupBackend, UserDirectory
 
 __all__ = ["Plan", "Skipped", "apply", "plan"]
 
 MemberMap: TypeAlias = Mapping[str, str] | Callable[[Member], str | None]
+MatchUsers: TypeAlias = Literal["email"] | None
+
+PRIMARY_KEPT = "this is the user's primary group at the target: it can be moved, not removed"
 
 
 @attrs.frozen
@@ -143,16 +148,79 @@ def _row(op: Operation, name: str | None) -> tuple[str, str, str]:
     return ("delete", name or op.group_id, "")
 
 
-def _translate(member: Member, member_map: MemberMap | None) -> str | None:
-    if member_map is None:
-        return member.id
+def _translate(member: Member, member_map: MemberMap) -> str | None:
     if callable(member_map):
         return member_map(member)
     return member_map.get(f"{member.kind.value}:{member.id}", member_map.get(member.id))
 
 
+@attrs.frozen
+class _Users:
+    """Source users matched to target users by lower-cased e-mail."""
+
+    emails: Mapping[str, str | None]  # source user id -> its e-mail
+    by_email: Mapping[str, list[User]]  # e-mail -> the target's users holding it
+
+    @classmethod
+    async def read(cls, source: UserDirectory, target: UserDirectory) -> _Users:
+        async def emails() -> dict[str, str | None]:
+            return {u.id: u.email async for u in source.users(include_inactive=True)}
+
+        async def by_email() -> dict[str, list[User]]:
+            held: dict[str, list[User]] = {}
+            async for user in target.users(include_inactive=True):
+                if user.email:
+                    held.setdefault(user.email, []).append(user)
+            return held
+
+        return cls(*await asyncio.gather(emails(), by_email()))
+
+    def target_id(self, member: Member) -> tuple[str | None, str]:
+        """The target's id for a source user, or None and why there is none."""
+        if member.id not in self.emails:
+            return None, "the source has no user with this id"
+        email = self.emails[member.id]
+        if not email:
+            return None, "the source user has no e-mail to match"
+        held = self.by_email.get(email, [])
+        active = [u for u in held if u.active]
+        if not held:
+            return None, f"the target has no user with the e-mail {email}"
+        if not active:
+            return None, f"the target's user with the e-mail {email} is inactive"
+        if len(active) > 1:
+            return None, f"the target has {len(active)} users with the e-mail {email}"
+        return active[0].id, ""
+
+
+def _target_id(
+    member: Member, target: GroupBackend, member_map: MemberMap | None, users: _Users | None
+) -> tuple[str | None, str]:
+    """The id ``member`` has at the target, or None and why it cannot be carried: the map
+    first, then users by e-mail, else the id unchanged if the target could have issued it."""
+    is_user = member.kind is MemberKind.USER
+    if member_map is not None:
+        mapped = _translate(member, member_map)
+        if mapped is not None:
+            return mapped, ""
+        if users is None or not is_user:
+            return None, "no mapping for this member"
+    if users is not None and is_user:
+        return users.target_id(member)
+    if isinstance(target, BackendBase):
+        try:
+            target.check_id(member.id, field="members")
+        except ValidationError as exc:
+            return None, f"the target cannot hold this id: {exc}"
+    return member.id, ""
+
+
 def _members_for(
-    group: Group, target: GroupBackend, member_map: MemberMap | None, skipped: list[Skipped]
+    group: Group,
+    target: GroupBackend,
+    member_map: MemberMap | None,
+    users: _Users | None,
+    skipped: list[Skipped],
 ) -> tuple[Member, ...]:
     caps = target.capabilities
     members: list[Member] = []
@@ -165,16 +233,17 @@ def _members_for(
             )
             skipped.append(Skipped(group.name, reason, member))
             continue
-        new_id = _translate(member, member_map)
+        new_id, reason = _target_id(member, target, member_map, users)
         if new_id is None:
-            skipped.append(Skipped(group.name, "no mapping for this member", member))
+            skipped.append(Skipped(group.name, reason, member))
             continue
         flag = member.include_subordinates and caps.subordinates
         if member.include_subordinates and not caps.subordinates:
             skipped.append(
                 Skipped(group.name, "the target cannot include subordinates; added without", member)
             )
-        members.append(attrs.evolve(member, id=new_id, include_subordinates=flag))
+        # Whose primary group this is, is the target's to say.
+        members.append(attrs.evolve(member, id=new_id, include_subordinates=flag, primary=False))
     return tuple(members)
 
 
@@ -243,15 +312,23 @@ async def plan(
     target: GroupBackend,
     *,
     member_map: MemberMap | None = None,
+    match_users: MatchUsers = "email",
     delete_missing: bool = False,
 ) -> Plan:
     """The changes that make ``target`` hold ``source``'s groups, matched by name under the
     target's case rules (``target.capabilities.name_key``).
 
     ``member_map`` maps a source member to its target id: a mapping keyed by ``"kind:id"``
-    or by id, or a callable returning None for "no mapping". Without one, ids are kept.
-    Source groups whose names are one name at the target are skipped, all of them.
+    or by id, or a callable returning None for "no mapping". Users it does not cover are
+    matched by lower-cased e-mail when both sides are a :class:`UserDirectory` and
+    ``match_users="email"`` (the default); ``match_users=None`` carries their ids unchanged.
+    A member that cannot be carried (no mapping, no user with its e-mail, an id or a kind
+    the target cannot hold, a primary-group removal) is skipped with its reason, and its
+    group is still mirrored. Source groups whose names are one name at the target are
+    skipped, all of them.
     """
+    if match_users not in ("email", None):
+        raise ValidationError(f'must be "email" or None, not {match_users!r}', field="match_users")
     key = target.capabilities.name_key
     skipped: list[Skipped] = []
     existing: dict[str, list[Group]] = {}
@@ -262,12 +339,21 @@ async def plan(
     mirrored = _without_collisions(listed, target, skipped)
     if source.capabilities.members:
         mirrored = await _read_all(source, mirrored)
+    users = None
+    if (
+        match_users == "email"
+        and isinstance(source, UserDirectory)
+        and isinstance(target, UserDirectory)
+        and MemberKind.USER in target.capabilities.member_kinds
+        and any(m.kind is MemberKind.USER for g in mirrored for m in g.members or ())
+    ):
+        users = await _Users.read(source, target)
     matches: list[_Match] = []
     for group in mirrored:
         wanted = Group(
             name=group.name,
             description=group.description,
-            members=_members_for(group, target, member_map, skipped),
+            members=_members_for(group, target, member_map, users, skipped),
             rank=group.rank if target.capabilities.rank else None,
         )
         try:
@@ -276,7 +362,7 @@ async def plan(
             skipped.append(Skipped(group.name, f"the target refuses it: {exc}"))
             continue
         matches.append(_Match(wanted, _matching(existing.get(key(group.name), []), group.name)))
-    operations, unchanged, names = await _changes(target, matches)
+    operations, unchanged, names = await _changes(target, matches, skipped)
     if delete_missing:
         for group in (g for k, groups in existing.items() if k not in seen for g in groups):
             if group.active and group.id:
@@ -300,11 +386,12 @@ def _matching(candidates: list[Group], name: str) -> Group | None:
 
 
 async def _changes(
-    target: GroupBackend, matches: list[_Match]
+    target: GroupBackend, matches: list[_Match], skipped: list[Skipped]
 ) -> tuple[list[Operation], list[str], dict[str, str]]:
     """Creates and updates in the source's order, the names of unchanged groups, and each
     update's key -> its group's name. Matched target groups are read with their members
-    (concurrently) when the target keeps members."""
+    (concurrently) when the target keeps members. A member whose primary group it is at the
+    target is never removed (it can only be moved there): it is skipped with its reason."""
     found = [m.current for m in matches if m.current is not None]
     if target.capabilities.members:
         found = await _read_all(target, found)
@@ -322,6 +409,10 @@ async def _changes(
             current = attrs.evolve(current, members=wanted.members)
         # A deactivated group is restored, a name in another case renamed to the source's.
         changes = GroupChanges.between(current, wanted)
+        kept = [m for m in changes.remove if m.primary]
+        if kept:
+            changes = attrs.evolve(changes, remove=[m for m in changes.remove if not m.primary])
+            skipped.extend(Skipped(current.name, PRIMARY_KEPT, m) for m in kept)
         if changes and current.id:
             operations.append(Update(current.id, changes))
             names[operations[-1].key] = current.name  # as the target holds it now

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import contextlib
@@ -9,6 +10,7 @@ import json
 import time
 import urllib.request
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -16,7 +18,12 @@ import pytest
 
 from unigroups.testing.faults import FaultPolicy
 from unigroups.testing.server import ThreadedServer, serve
-from unigroups.testing.superoffice_emulator import SuperOfficeEmulator
+from unigroups.testing.superoffice_emulator import (
+    SeedUser,
+    SuperOfficeEmulator,
+    add_superoffice_arguments,
+    emulator_from_args,
+)
 
 BASIC = {"Authorization": "Basic " + base64.b64encode(b"test-user:test-password").decode()}
 ITEMS = "/List/UserGroup/Items"
@@ -253,3 +260,221 @@ def test_threaded_server_serves_synchronous_callers() -> None:
         with urllib.request.urlopen(request, timeout=5) as response:
             assert [g["Value"] for g in json.load(response)] == ["Sales"]
     assert emulator.requests[-1].path == "/SuperOffice/api/v1/List/UserGroup/Items"
+
+
+# -- binding like ASP.NET: property names and paths regardless of case -------------------------
+
+
+async def test_bodies_bind_regardless_of_case_and_refuse_what_they_cannot_bind() -> None:
+    async with running() as (emulator, url, http):
+        status, body = await call(http, "POST", url, json={"value": "Support", "rank": 3})
+        assert (status, body["Value"], body["Rank"]) == (200, "Support", 3)
+        status, body = await call(http, "PUT", f"{url}/1", json={"VALUE": "Help", "tooltip": "t"})
+        assert (status, body["Value"], body["Tooltip"]) == (200, "Help", "t")
+        refused = (
+            {"name": "Support"},  # not a property of the carrier
+            {"Value": "a", "value": "b"},  # the same property twice
+            {"Tooltip": "no name"},
+            {"Value": "   "},
+        )
+        for sent in refused:
+            for method, target in (("POST", url), ("PUT", f"{url}/1")):
+                status, body = await call(http, method, target, json=sent)
+                assert status == 400, sent
+                assert body["ExceptionType"] == "SoValidationException"
+        assert [(g.value, g.tooltip) for g in emulator.groups.values()] == [("Help", "t")]
+        # A carrier read back (rights included) can be sent back as it is.
+        status, read = await call(http, "GET", f"{url}/1")
+        assert (await call(http, "PUT", f"{url}/1", json=read))[0] == 200
+
+
+async def test_paths_match_regardless_of_case_and_trailing_slash() -> None:
+    async with running(SuperOfficeEmulator(associates=[SeedUser("Ann Lee")])) as (_, url, http):
+        api = url.removesuffix(ITEMS)
+        for path in ("/list/usergroup/items", "/LIST/USERGROUP/ITEMS/", "/List/UserGroup/Items/1/"):
+            assert (await call(http, "GET", api + path))[0] == 200, path
+        for path in ("/user", "/USER/", "/User/101", "/user/101/"):
+            assert (await call(http, "GET", api + path))[0] == 200, path
+        assert (await call(http, "GET", api.lower() + "/user/101"))[0] == 200
+        assert (await call(http, "GET", api + "/Users"))[0] == 404
+        assert (await call(http, "DELETE", api + "/user/101"))[0] == 405
+
+
+# -- users ------------------------------------------------------------------------------------
+
+PEOPLE = [
+    SeedUser("Ann Lee", "ann@example.com", "AL", primary_group="Sales", other_groups=["Support"]),
+    SeedUser("Bob Stone", None, "BS", other_groups=["Sales", "Support"]),
+    SeedUser("Cy Old", "cy@example.com", "CY", active=False),
+]
+
+
+def users_url(url: str) -> str:
+    return url.removesuffix(ITEMS) + "/User"
+
+
+async def test_user_listing_selects_filters_and_pages() -> None:
+    async with running(SuperOfficeEmulator(associates=PEOPLE)) as (emulator, url, http):
+        sales = next(g.id for g in emulator.groups.values() if g.value == "Sales")
+        status, body = await call(http, "GET", users_url(url))
+        assert status == 200 and [r["assocName"] for r in body["value"]] == ["AL", "BS", "CY"]
+        assert body["value"][0] == {
+            "PrimaryKey": 101,
+            "EntityName": "associate",
+            "associateDbId": 101,
+            "personId": 5101,
+            "assocName": "AL",
+            "fullName": "Ann Lee",
+            "userName": "AL",
+            "personEmail": "ann@example.com",
+            "usergroupId": sales,
+            "otherGroups": [sales + 1],
+            "isActive": True,
+        }
+        cases = {
+            f"usergroupId eq {sales} or otherGroups in ({sales})": ["AL", "BS"],
+            f"otherGroups in ({sales}, 999) and isActive eq true": ["BS"],
+            "isActive eq false or (personEmail eq 'ANN@example.com' and assocName eq 'AL')": [
+                "AL",
+                "CY",
+            ],
+            "associateDbId in (102,103)": ["BS", "CY"],
+            "fullName eq 'nobody'": [],
+        }
+        for expression, expected in cases.items():
+            query = {"$filter": expression, "$select": "assocName"}
+            status, body = await call(http, "GET", users_url(url), params=query)
+            assert status == 200, expression
+            assert body["value"] == [
+                {"PrimaryKey": 101 + ["AL", "BS", "CY"].index(n), "EntityName": "associate"}
+                | {"assocName": n}
+                for n in expected
+            ]
+        status, body = await call(
+            http, "GET", users_url(url), params={"$top": "2", "$select": "ASSOCNAME"}
+        )
+        assert [r["assocName"] for r in body["value"]] == ["AL", "BS"]
+        async with http.get(body["odata.nextLink"]) as response:
+            rest = await response.json()
+        assert [r["assocName"] for r in rest["value"]] == ["CY"]
+        assert "odata.nextLink" not in rest
+        for bad in (
+            {"$filter": "nosuch eq 1"},
+            {"$filter": "isActive ne true"},
+            {"$filter": "isActive eq"},
+            {"$filter": "(isActive eq true"},
+            {"$select": "secret"},
+            {"$top": "-1"},
+            {"$skip": "x"},
+        ):
+            assert (await call(http, "GET", users_url(url), params=bad))[0] == 400, bad
+
+
+async def test_a_user_entity_is_patched_by_json_patch_or_merge_patch() -> None:
+    async with running(SuperOfficeEmulator(associates=PEOPLE)) as (emulator, url, http):
+        sales, support = (g.id for g in list(emulator.groups.values())[:2])
+        ann = f"{users_url(url)}/101"
+        status, body = await call(http, "GET", ann)
+        assert (body["AssociateId"], body["UserGroup"]["Id"]) == (101, sales)
+        assert [g["Id"] for g in body["OtherGroups"]] == [support]
+        assert body["Person"] == {
+            "PersonId": 5101,
+            "FullName": "Ann Lee",
+            "Email": "ann@example.com",
+        }
+
+        add = [{"op": "add", "path": "/OtherGroups/-", "value": {"Id": 1}}]
+        status, body = await call(http, "PATCH", ann, json=add)
+        assert status == 200 and [g["Id"] for g in body["OtherGroups"]] == [support, 1]
+        # Paths and property names regardless of case; the leading slash is optional.
+        stale = [
+            {"OP": "test", "path": "othergroups/0/ID", "value": 1},
+            {"op": "remove", "path": "/OtherGroups/0"},
+        ]
+        status, body = await call(http, "PATCH", ann, json=stale)
+        assert status == 409 and "failed" in body["Message"]
+        assert emulator.directory[101].other_groups == [support, 1]
+        past_the_end = [{"op": "test", "path": "/OtherGroups/7/Id", "value": 1}]
+        assert (await call(http, "PATCH", ann, json=past_the_end))[0] == 409
+        current = [{**stale[0], "value": support}, stale[1]]
+        assert (await call(http, "PATCH", ann, json=current))[0] == 200
+        assert emulator.directory[101].other_groups == [1]
+
+        replace = [{"op": "replace", "path": "/UserGroup", "value": {"id": support}}]
+        assert (await call(http, "PATCH", ann, json=replace))[0] == 200
+        assert emulator.members_of(support) == {101: True, 102: False}
+        merge = {"othergroups": [{"Id": sales}], "Person": {"Email": "ann.lee@example.com"}}
+        assert (await call(http, "PATCH", ann, json=merge))[0] == 200
+        held = emulator.directory[101]
+        assert (held.other_groups, held.email) == ([sales], "ann.lee@example.com")
+
+        refused = [
+            [{"op": "remove", "path": "/UserGroup"}],  # a primary group is never emptied
+            {"UserGroup": None},
+            [{"op": "add", "path": "/OtherGroups/-", "value": {"Id": 999}}],
+            [{"op": "add", "path": "/OtherGroups/-", "value": {"Id": 1, "Colour": "red"}}],
+            [{"op": "move", "path": "/OtherGroups/0", "from": "/OtherGroups/1"}],
+            [{"op": "remove", "path": "/OtherGroups/5"}],
+            [{"op": "replace", "path": "/Nickname2", "value": "x"}],
+            {"Shoe": 42},
+            [],
+        ]
+        for body in refused:
+            assert (await call(http, "PATCH", ann, json=body))[0] == 400, body
+        assert emulator.directory[101] == held
+
+
+async def test_a_user_entity_is_replaced_by_put() -> None:
+    async with running(SuperOfficeEmulator(associates=PEOPLE)) as (emulator, url, http):
+        bob = f"{users_url(url)}/102"
+        _, entity = await call(http, "GET", bob)
+        entity["OtherGroups"] = []
+        status, body = await call(http, "PUT", bob, json=entity)
+        assert status == 200 and body["OtherGroups"] == []
+        assert emulator.directory[102].other_groups == []
+        for missing in ("UserGroup", "Name"):
+            partial = {k: v for k, v in entity.items() if k != missing}
+            assert (await call(http, "PUT", bob, json=partial))[0] == 400
+        assert (await call(http, "PUT", bob, json={**entity, "Shoe": 1}))[0] == 400
+        assert (await call(http, "PUT", bob, json={**entity, "AssociateId": 7}))[0] == 400
+        assert await call(http, "GET", f"{users_url(url)}/999") == (404, "Not Found.")
+        assert await call(http, "PATCH", f"{users_url(url)}/999", json=[]) == (404, "Not Found.")
+
+
+async def test_user_management_can_be_refused_like_online_does() -> None:
+    emulator = SuperOfficeEmulator(associates=PEOPLE, user_management=False)
+    async with running(emulator) as (emulator, url, http):
+        for method, target in (("GET", users_url(url)), ("GET", users_url(url) + "/101/")):
+            status, body = await call(http, method, target)
+            assert status == 403
+            assert body["Message"].startswith("The User agent is not available in Online")
+        assert (await call(http, "GET", url))[0] == 200  # groups stay available
+
+
+def test_users_are_seeded_from_the_command_line(tmp_path: Path) -> None:
+    listing = tmp_path / "users.json"
+    listing.write_text(
+        json.dumps([{"full_name": "Ann Lee", "email": "ann@example.com", "other_groups": ["Ops"]}])
+    )
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--token", default="t")
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--max-in-flight", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=None)
+    add_superoffice_arguments(parser)
+    args = parser.parse_args(["--seed-users", "3", "--users-file", str(listing)])
+    emulator = emulator_from_args(args)
+    people = [(u.full_name, u.email) for u in emulator.directory.values()]
+    assert people == [
+        ("User 1", "user1@example.com"),
+        ("User 2", "user2@example.com"),
+        ("User 3", "user3@example.com"),
+        ("Ann Lee", "ann@example.com"),
+    ]
+    ops = next(g.id for g in emulator.groups.values() if g.value == "Ops")
+    assert emulator.members_of(ops) == {104: False}
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--seed-users", "-1"])
+    listing.write_text('{"not": "a list"}')
+    with pytest.raises(ValueError, match="cannot read users"):
+        emulator_from_args(parser.parse_args(["--users-file", str(listing)]))

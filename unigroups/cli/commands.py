@@ -192,7 +192,8 @@ async def plan_apply(args: argparse.Namespace, stack: contextlib.AsyncExitStack)
     source = _Staging()
     for group in await desired_groups(state, target, args.file):
         await source.create(group)
-    the_plan = await plan(source, target, delete_missing=args.delete_missing)
+    # The file names the target's own users: their ids are carried as written.
+    the_plan = await plan(source, target, match_users=None, delete_missing=args.delete_missing)
     return Job(attrs.evolve(the_plan, source=args.file), target)
 
 

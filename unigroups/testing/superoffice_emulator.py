@@ -1,5 +1,5 @@
-"""A stateful fake of SuperOffice's ``List/UserGroup/Items`` REST endpoints and of the
-Online token endpoint, for tests over real HTTP on loopback.
+"""A stateful fake of SuperOffice's ``List/UserGroup/Items`` and ``User`` REST endpoints and
+of the Online token endpoint, for tests over real HTTP on loopback.
 
 Behaviour follows SuperOffice's published reference (the PUT page is in
 ``/work/shared/seeds``).  Choices where SuperOffice publishes nothing (*unconfirmed*):
@@ -14,20 +14,31 @@ Behaviour follows SuperOffice's published reference (the PUT page is in
   ``html_errors=True`` turns every error answer into an HTML page instead;
 * POST ignores any ``Id`` in the body and always creates; fields missing from a POST or
   PUT body take the carrier defaults (``""``, ``0``, ``false``): PUT replaces all four;
-* the list is ordered by ``Rank``, then ``Id``.
+* the list is ordered by ``Rank``, then ``Id``;
+* a body's property names are bound regardless of case, as ASP.NET does; a property the
+  carrier does not have, or a POST/PUT without a ``Value``, is HTTP 400 (never silently
+  dropped); URL paths match regardless of case and of a trailing slash;
+* users (``superoffice_directory``): ``GET /User`` serves the AllUsers archive with an OData
+  subset (``$select``, ``$filter`` with ``eq``/``in``/``and``/``or``, ``$top`` capped at
+  ``user_page_limit``, ``$skip``, ``odata.nextLink`` while rows remain); ``GET/PUT/PATCH
+  /User/{id}`` (JSON Patch, or merge patch for an object body); a failed ``test`` is 409; a
+  user's primary group can be replaced, never emptied (400); ``user_management=False``
+  answers 403 on every ``/User`` path, as Online does for partner apps.
 
-Run standalone with ``python -m unigroups.testing.superoffice_emulator --port 8080``.
+Run standalone with ``python -m unigroups.testing.superoffice_emulator --port 8080``
+(``--seed-users N``, ``--users-file users.json``).
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import binascii
 import html
 import itertools
 import json
 import math
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from http import HTTPStatus
 from types import MappingProxyType
 from typing import Any
@@ -35,6 +46,7 @@ from typing import Any
 import attrs
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from yarl import URL
 
 from unigroups.testing.faults import (
     FaultPolicy,
@@ -46,14 +58,37 @@ from unigroups.testing.faults import (
     oauth_fields,
     recording_middleware,
 )
+from unigroups.testing.jsondoc import (
+    BodyError,
+    PatchConflict,
+    apply_json_patch,
+    apply_merge_patch,
+    bind,
+)
+from unigroups.testing.odata import FilterError, parse_filter
 from unigroups.testing.server import emulator_arg_parser, fault_policy_from_args, run_forever
+from unigroups.testing.superoffice_directory import (
+    ARCHIVE_COLUMNS,
+    Associate,
+    SeedUser,
+    generated_users,
+    read_users_file,
+)
 
-__all__ = ["SuperOfficeEmulator", "UserGroup", "main"]
+__all__ = [
+    "SeedUser",
+    "SuperOfficeEmulator",
+    "UserGroup",
+    "add_superoffice_arguments",
+    "emulator_from_args",
+    "main",
+]
 
 Json = dict[str, Any]
 
 BASE_PATH = "/Cust12345/api/v1"
 ITEMS = "/List/UserGroup/Items"
+USERS = "/User"
 TOKEN_PATH = "/login/common/oauth/tokens"
 VALUE_MAX = 239
 TOOLTIP_MAX = 254
@@ -63,6 +98,13 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 NO_ENTITY = "Entity to save is not in request body."
 NOT_FOUND = "Not Found."
 DENIED = "Authorization has been denied for this request."
+NO_USER_MANAGEMENT = (
+    "The User agent is not available in Online by default. "
+    "User management is not allowed for partner apps."
+)
+FIRST_ASSOCIATE_ID = 101
+USER_PAGE_LIMIT = 1000
+CARRIER_FIELDS = ("Value", "Tooltip", "Id", "Rank", "Deleted", "TableRight", "FieldProperties")
 
 _FAULT_EXCEPTIONS = {500: "SoServerException", 503: "ServiceUnavailableException"}
 
@@ -122,7 +164,14 @@ def _text_field(body: Mapping[str, Any], key: str, limit: int) -> str:
     return value
 
 
-def _entity(body: Mapping[str, Any]) -> _Entity:
+def _entity(raw: Mapping[str, Any]) -> _Entity:
+    try:
+        body = bind(raw, CARRIER_FIELDS, "The user group")
+    except BodyError as exc:
+        raise _BadEntity(str(exc)) from None
+    value = body.get("Value")
+    if not isinstance(value, str) or not value.strip():
+        raise _BadEntity("Value (the user group's name) is required.")
     rank = body.get("Rank")
     if rank is None:
         rank = 0
@@ -173,6 +222,10 @@ class SuperOfficeEmulator:
     (SOTicket, accepted only with header ``SO-AppToken: <app_token>``); ``access_tokens``
     and ``read_only_tokens`` (Bearer) living ``token_lifetime`` seconds (None: forever),
     plus those the token endpoint issues for ``oauth``.  Read-only callers get 403 on writes.
+
+    Users: ``associates`` seeds them (:class:`SeedUser`; groups named there are created when
+    missing, a user without a primary group gets ``default_user_group``); :meth:`add_user`
+    adds one. ``user_management=False`` refuses every ``/User`` request with 403.
     """
 
     faults: FaultPolicy = attrs.Factory(FaultPolicy)
@@ -186,6 +239,10 @@ class SuperOfficeEmulator:
     oauth: OAuthClient = attrs.Factory(OAuthClient)
     token_lifetime: float | None = None
     html_errors: bool = False
+    associates: Iterable[SeedUser] = ()
+    default_user_group: str = "Users"
+    user_management: bool = True
+    user_page_limit: int = USER_PAGE_LIMIT
     requests: list[RecordedRequest] = attrs.field(factory=list, init=False)
     stats: FaultStats = attrs.field(factory=FaultStats, init=False)
     tokens: TokenStore = attrs.field(init=False)
@@ -194,6 +251,10 @@ class SuperOfficeEmulator:
     _groups: dict[int, UserGroup] = attrs.field(factory=dict, init=False)
     _ids: Iterator[int] = attrs.field(factory=lambda: itertools.count(1), init=False)
     _json_cache: dict[int, tuple[tuple[Any, ...], bytes]] = attrs.field(factory=dict, init=False)
+    _users: dict[int, Associate] = attrs.field(factory=dict, init=False)
+    _user_ids: Iterator[int] = attrs.field(
+        factory=lambda: itertools.count(FIRST_ASSOCIATE_ID), init=False
+    )
 
     def __attrs_post_init__(self) -> None:
         self.base_path = "/" + self.base_path.strip("/") if self.base_path.strip("/") else ""
@@ -205,6 +266,7 @@ class SuperOfficeEmulator:
         self.ticket_store = TokenStore()
         for ticket in self.tickets:
             self.ticket_store.add(ticket)
+        self.seed_users(self.associates)
 
     # --- helpers for tests ----------------------------------------------------------------
 
@@ -225,6 +287,76 @@ class SuperOfficeEmulator:
         if self._clash(entity.value, keep=None) is not None:
             raise ValueError(f"a user group named {value!r} already exists")
         return self._store(entity).id
+
+    @property
+    def directory(self) -> Mapping[int, Associate]:
+        """Every user (associate) by id (read-only view; an Associate's fields are its state)."""
+        return MappingProxyType(self._users)
+
+    def add_user(
+        self,
+        full_name: str,
+        email: str | None = None,
+        *,
+        login: str | None = None,
+        active: bool = True,
+        primary_group: int | str | None = None,
+        other_groups: Iterable[int | str] = (),
+    ) -> int:
+        """Store a user directly (no request); returns its associate id. Groups are given by
+        id, or by name (created when missing); no primary group: ``default_user_group``."""
+        user_id = next(self._user_ids)
+        login = login or f"{''.join(w[0] for w in full_name.split()).upper()}{user_id}"
+        if any(u.name.casefold() == login.casefold() for u in self._users.values()):
+            raise ValueError(f"a user with login name {login!r} already exists")
+        self._users[user_id] = Associate(
+            user_id,
+            login,
+            full_name,
+            email,
+            self._group_for(self.default_user_group if primary_group is None else primary_group),
+            [self._group_for(group) for group in other_groups],
+            user_name=login,
+            active=active,
+        )
+        return user_id
+
+    def seed_users(self, users: Iterable[SeedUser]) -> list[int]:
+        """Store each of ``users`` (see :meth:`add_user`); returns their ids in order."""
+        return [
+            self.add_user(
+                u.full_name,
+                u.email,
+                login=u.login,
+                active=u.active,
+                primary_group=u.primary_group,
+                other_groups=u.other_groups,
+            )
+            for u in users
+        ]
+
+    def set_other_groups(self, user_id: int, group_ids: Iterable[int]) -> None:
+        """Replace a user's other groups directly (no request), e.g. to race a client."""
+        user = self._users[user_id]
+        self._users[user_id] = attrs.evolve(
+            user, other_groups=[self._group_for(group) for group in group_ids]
+        )
+
+    def members_of(self, group_id: int) -> dict[int, bool]:
+        """The group's members: user id -> whether it is that user's primary group."""
+        return {
+            user.id: user.primary_group == group_id
+            for user in self._users.values()
+            if group_id in user.groups()
+        }
+
+    def _group_for(self, group: int | str) -> int:
+        if isinstance(group, int):
+            if group not in self._groups:
+                raise ValueError(f"no user group has the id {group}")
+            return group
+        held = self._clash(group, keep=None)
+        return held.id if held is not None else self.seed_group(group)
 
     def last_request(self, *, api_only: bool = True) -> RecordedRequest:
         """The latest request (by default the latest to the web API, not the token endpoint)."""
@@ -248,16 +380,24 @@ class SuperOfficeEmulator:
                 ),
                 self._routing_errors,
                 self._authorize,
-            ]
+            ],
         )
-        items = self.base_path + ITEMS
-        router = app.router
+        # Routes in lower case, behind one resource that folds each request's path first.
+        items = (self.base_path + ITEMS).lower()
+        users = (self.base_path + USERS).lower()
+        folded = _FoldedRoutes()
+        app.router.register_resource(folded)
+        router = folded.routes
         router.add_post(TOKEN_PATH, self._refresh)
         router.add_get(items, self._list)
         router.add_post(items, self._create)
         router.add_get(items + "/{id}", self._get)
         router.add_put(items + "/{id}", self._update)
         router.add_delete(items + "/{id}", self._delete)
+        router.add_get(users, self._list_users)
+        router.add_get(users + "/{id}", self._get_user)
+        router.add_put(users + "/{id}", self._put_user)
+        router.add_patch(users + "/{id}", self._patch_user)
         return app
 
     def _error(
@@ -299,6 +439,12 @@ class SuperOfficeEmulator:
         principal = self._principal(request)
         if principal is None:
             return self._error(401, DENIED)
+        if not self.user_management and _is_users_request(request, self.base_path):
+            return self._error(
+                403,
+                NO_USER_MANAGEMENT,
+                {"Message": NO_USER_MANAGEMENT, "ExceptionType": "SoAccessDeniedException"},
+            )
         if request.method not in READ_METHODS and principal.read_only:
             return self._error(
                 403,
@@ -402,6 +548,92 @@ class SuperOfficeEmulator:
         group.deleted = True  # "It is not permitted to delete a UserGroup": it is marked
         return web.Response(status=204)
 
+    # --- users ----------------------------------------------------------------------------
+
+    async def _list_users(self, request: web.Request) -> web.Response:
+        query = {key.lower(): value for key, value in request.query.items()}
+        columns = {name.lower(): name for name in ARCHIVE_COLUMNS}
+        try:
+            wanted = [
+                columns[c.strip().lower()]
+                for c in query.get("$select", ",".join(ARCHIVE_COLUMNS)).split(",")
+            ]
+            keep = parse_filter(query["$filter"], columns) if "$filter" in query else None
+            top = _count(query.get("$top"), self.user_page_limit, "$top")
+            skip = _count(query.get("$skip"), 0, "$skip")
+        except KeyError as exc:
+            return self._error(400, f"The archive has no column {exc}.")
+        except FilterError as exc:
+            return self._error(400, str(exc))
+        rows = []
+        for user in sorted(self._users.values(), key=lambda u: u.id):
+            row = user.row()
+            if keep is None or keep({k.lower(): v for k, v in row.items()}):
+                rows.append(row)
+        page = rows[skip : skip + min(top, self.user_page_limit)]
+        body: Json = {"odata.metadata": str(request.url.with_query(None)) + "/$metadata"}
+        if skip + len(page) < len(rows):
+            following = {**request.query, "$skip": str(skip + len(page))}
+            body["odata.nextLink"] = str(request.url.with_query(following))
+        body["value"] = [
+            {"PrimaryKey": row["associateDbId"], "EntityName": "associate"}
+            | {name: row[name] for name in wanted}
+            for row in page
+        ]
+        return web.json_response(body)
+
+    async def _get_user(self, request: web.Request) -> web.Response:
+        user = self._user_in_path(request)
+        if isinstance(user, web.Response):
+            return user
+        return web.json_response(user.entity(self._user_group))
+
+    async def _put_user(self, request: web.Request) -> web.Response:
+        return await self._write_user(request, lambda _entity, body: body)
+
+    async def _patch_user(self, request: web.Request) -> web.Response:
+        def patched(entity: Json, body: Any) -> Any:
+            if isinstance(body, list):
+                return apply_json_patch(entity, body)
+            if isinstance(body, dict):
+                return apply_merge_patch(entity, body)
+            raise BodyError("A PATCH body is a JSON Patch array or a merge patch object.")
+
+        return await self._write_user(request, patched)
+
+    async def _write_user(
+        self, request: web.Request, change: Callable[[Json, Any], Any]
+    ) -> web.Response:
+        user = self._user_in_path(request)
+        if isinstance(user, web.Response):
+            return user
+        try:
+            body = json.loads(await request.text())
+        except ValueError:
+            return self._error(400, NO_ENTITY, plain=True)
+        try:
+            document = change(user.entity(self._user_group), body)
+            written = user.written(document, self._groups)
+        except PatchConflict as exc:
+            return self._error(409, str(exc))
+        except BodyError as exc:
+            message = str(exc)
+            return self._error(
+                400, message, {"Message": message, "ExceptionType": "SoValidationException"}
+            )
+        self._users[user.id] = written
+        return web.json_response(written.entity(self._user_group))
+
+    def _user_in_path(self, request: web.Request) -> Associate | web.Response:
+        user_id = _parse_id(request.match_info["id"])
+        if user_id is None:
+            raise web.HTTPNotFound()
+        user = self._users.get(user_id)
+        return self._error(404, NOT_FOUND, plain=True) if user is None else user
+
+    def _user_group(self, group_id: int) -> Json:
+        return self._groups[group_id].to_json()
+
     # --- internals ------------------------------------------------------------------------
 
     async def _read_entity(
@@ -473,15 +705,115 @@ def _is_token_request(request: web.Request) -> bool:
     return request.path.startswith("/login/")
 
 
+def _is_users_request(request: web.Request, base_path: str) -> bool:
+    path = request.path.lower().rstrip("/")
+    users = (base_path + USERS).lower()
+    return path == users or path.startswith(users + "/")
+
+
+def _count(raw: str | None, default: int, name: str) -> int:
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()):
+        raise FilterError(f"The value '{raw}' is not valid for {name}.")
+    return int(raw)
+
+
+class _FoldedRoutes(web.AbstractResource):
+    """Every route of the emulator, matched regardless of case and of a trailing slash, as
+    SuperOffice does: ``routes`` holds them in lower case, and each request's path is folded
+    the same way before it is matched."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.routes = web.UrlDispatcher()
+
+    @property
+    def canonical(self) -> str:
+        return "/"  # a candidate for every path
+
+    def url_for(self, **kwargs: str) -> URL:
+        raise NotImplementedError("the emulator builds no URLs from routes")
+
+    def add_prefix(self, prefix: str) -> None:
+        raise NotImplementedError("the emulator is not mounted as a sub-application")
+
+    def get_info(self) -> Any:
+        return {"routes": [route.get_info() for route in self.routes.routes()]}
+
+    def raw_match(self, path: str) -> bool:
+        return False
+
+    def __len__(self) -> int:
+        return len(self.routes.routes())
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.routes.routes())
+
+    async def resolve(self, request: web.Request) -> Any:
+        path = request.rel_url.path
+        folded = path.lower().rstrip("/") or "/"
+        if folded != path:
+            request = request.clone(rel_url=URL.build(path=folded, encoded=False))
+        match = await self.routes.resolve(request)
+        error = match.http_exception
+        if error is None:
+            return match, set()
+        return None, set(getattr(error, "allowed_methods", ()))
+
+
+def _how_many(text: str) -> int:
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count (0 or more)")
+    return int(text)
+
+
+def add_superoffice_arguments(parser: argparse.ArgumentParser, *, prefix: str = "") -> None:
+    """The SuperOffice emulator's own options (``unigroups emulate superoffice`` may offer them)."""
+    parser.add_argument(
+        "--seed-users",
+        type=_how_many,
+        default=0,
+        metavar="N",
+        help=f"{prefix}store N users ('User N', userN@example.com) before serving",
+    )
+    parser.add_argument(
+        "--users-file",
+        metavar="PATH",
+        help=f"{prefix}store the users of a JSON file: an array of objects with full_name and "
+        "optionally email, login, active, primary_group, other_groups (group names)",
+    )
+    parser.add_argument(
+        "--no-user-management",
+        action="store_true",
+        help=f"{prefix}answer 403 on /User, as Online does for partner apps",
+    )
+
+
+def emulator_from_args(args: argparse.Namespace) -> SuperOfficeEmulator:
+    seeds = generated_users(args.seed_users)
+    if args.users_file:
+        seeds += read_users_file(args.users_file)
+    return SuperOfficeEmulator(
+        faults=fault_policy_from_args(args),
+        base_path=getattr(args, "base_path", BASE_PATH),
+        access_tokens=(args.token,),
+        associates=seeds,
+        user_management=not args.no_user_management,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = emulator_arg_parser(
         "python -m unigroups.testing.superoffice_emulator", "SuperOffice user-groups emulator"
     )
     parser.add_argument("--base-path", default=BASE_PATH, help="web API path (%(default)s)")
+    add_superoffice_arguments(parser)
     args = parser.parse_args(argv)
-    emulator = SuperOfficeEmulator(
-        faults=fault_policy_from_args(args), base_path=args.base_path, access_tokens=(args.token,)
-    )
+    try:
+        emulator = emulator_from_args(args)
+    except ValueError as exc:
+        parser.error(str(exc))
     run_forever(emulator.make_app(), args.port, args.host, path=emulator.base_path)
 
 

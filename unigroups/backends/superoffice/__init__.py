@@ -1,12 +1,13 @@
 """SuperOffice user groups: ``open_backend("superoffice", ...)``."""
 
-from .backend import SuperOfficeBackend
+from .backend import MemberKindError, SuperOfficeBackend
 from .config import ENVIRONMENTS, Locale, SuperOfficeConfig
 from .wire import Rights, rights_of
 
 __all__ = [
     "ENVIRONMENTS",
     "Locale",
+    "MemberKindError",
     "Rights",
     "SuperOfficeBackend",
     "SuperOfficeConfig",

@@ -1,29 +1,48 @@
-"""``SuperOfficeBackend``: SuperOffice user groups (``List/UserGroup/Items``)."""
+"""``SuperOfficeBackend``: SuperOffice user groups (``List/UserGroup/Items``), their members
+(users whose primary or other groups hold them, ``GET /User``) and the user directory."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
 import copy
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Final, TypeAlias
 
 import attrs
 
-from ...errors import UnsupportedOperationError, ValidationError
-from ...http import Reply, Request, Transport, path_segment
-from ...models import Capabilities, Group, GroupChanges, Member
+from ...errors import PermissionDeniedError, UnsupportedOperationError, ValidationError
+from ...http import Reply, Request, Transport, pages, path_segment
+from ...models import Capabilities, Group, GroupChanges, Member, MemberKind, User
 from ..base import BackendBase
 from . import wire
 from .auth import superoffice_auth
 from .config import SuperOfficeConfig
+from .membership import Memberships, primary_removal_error
 
-__all__ = ["SuperOfficeBackend"]
+__all__ = ["MemberKindError", "SuperOfficeBackend"]
 
 ITEMS: Final = "/List/UserGroup/Items"
 
 #: A listing's raw items by the name key of each (see ``find``).
 NameIndex: TypeAlias = Mapping[str, Sequence[Any]]
+
+USER_MANAGEMENT_REFUSED: Final = (
+    "SuperOffice refused access to its users ({detail}): user management is not allowed for "
+    "this tenant or application. In SuperOffice Online the User agent is not available by "
+    "default and partner apps may not manage users; group membership cannot be read or "
+    "changed without it. Open the backend with user_management=False to manage the groups "
+    "without their members"
+)
+
+
+class MemberKindError(ValidationError, UnsupportedOperationError):
+    """A member SuperOffice groups cannot hold (anything but a user): bad input, refused
+    before any request, and a kind the capabilities rule out."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        ValidationError.__init__(self, message, field=field)
+        self.capability = "member_kinds"
 
 
 class _SharedListing:
@@ -77,15 +96,17 @@ class _SharedListing:
 class SuperOfficeBackend(BackendBase):
     """SuperOffice user groups. Open with ``open_backend("superoffice", ...)``.
 
-    Membership lives on users in SuperOffice, so the capability ``member_kinds`` is empty and
-    delete() marks a group deleted (it reads back with ``active`` False).
+    A group's members are users: those whose primary group (``User.UserGroup``) or other
+    groups (``User.OtherGroups``) hold it. Adding and removing changes other groups, one
+    request per user; a primary member (``Member.primary``) cannot be removed. delete()
+    marks a group deleted (it reads back with ``active`` False). It is a ``UserDirectory``.
     """
 
     name: str = "superoffice"
     transport: Transport
     config_class: ClassVar[type[SuperOfficeConfig]] = SuperOfficeConfig
     capabilities: Capabilities = Capabilities(
-        member_kinds=frozenset(),
+        member_kinds=frozenset({MemberKind.USER}),
         subordinates=False,
         hard_delete=False,
         rank=True,
@@ -108,6 +129,8 @@ class SuperOfficeBackend(BackendBase):
         self._listings = _SharedListing(self._name_index)
         if config.names_case_sensitive:
             self.capabilities = attrs.evolve(self.capabilities, names_case_sensitive=True)
+        if not config.user_management:  # no User entity: groups without their members
+            self.capabilities = attrs.evolve(self.capabilities, member_kinds=frozenset())
 
     def __repr__(self) -> str:
         return f"SuperOfficeBackend(base_url={self.transport.base_url!r}, locale={self.locale!r})"
@@ -141,8 +164,68 @@ class SuperOfficeBackend(BackendBase):
     def check_id(self, group_id: object, field: str = "group_id") -> str:
         checked = super().check_id(group_id, field)
         if not 1 <= int(checked) <= wire.INT32_MAX:
-            raise ValidationError(f"{checked} is not an int32 UserGroup id", field=field)
+            what = "UserGroup" if field == "group_id" else "user (associate)"
+            raise ValidationError(f"{checked} is not an int32 {what} id", field=field)
         return checked
+
+    def check_new_group(self, group: Group) -> None:
+        if isinstance(group, Group):
+            self._check_members(group.members or ())
+        super().check_new_group(group)
+
+    def check_changes(self, group_id: object, changes: GroupChanges) -> str:
+        if isinstance(changes, GroupChanges):
+            self._check_members((*changes.add, *changes.remove))
+        checked = super().check_changes(group_id, changes)
+        primary = next((m for m in changes.remove if m.primary), None)
+        if primary is not None:
+            raise primary_removal_error(primary.id, int(checked))
+        return checked
+
+    def _check_members(self, members: Iterable[Member]) -> None:
+        if not self.capabilities.members:
+            return  # the capabilities' own check refuses any member
+        for member in members:
+            if member.kind is not MemberKind.USER:
+                raise MemberKindError(
+                    f"SuperOffice groups hold users only, not a {member.kind.value} "
+                    f"({member.id!r})",
+                    field="members",
+                )
+            self.check_id(member.id, field="members")
+
+    @property
+    def _memberships(self) -> Memberships:
+        # Built per use: a with_locale() view sends its own headers.
+        return Memberships(self._send_user, self.name)
+
+    async def _send_user(self, request: Request) -> Reply:
+        """A request to the users endpoint; a 403 there says user management is refused."""
+        request = attrs.evolve(request, headers=self.locale.headers())
+        try:
+            return await self.transport.send(request)
+        except PermissionDeniedError as exc:
+            message = USER_MANAGEMENT_REFUSED.format(detail=f"HTTP 403: {exc.message}")
+            raise PermissionDeniedError(
+                message, backend=self.name, status=exc.status, code=exc.code, raw=exc.raw
+            ) from exc
+
+    def _user_pages(self, filter: str | None, what: str) -> AsyncIterator[list[Any]]:
+        """``GET /User`` a page at a time (raw rows): ``$top`` rows from ``$skip``, the rows
+        read so far (a server that caps pages below ``$top`` loses none). Once the server
+        has sent an ``odata.nextLink``, its absence ends the listing; before, a full page
+        asks for one more."""
+        top, skip, links = self.config.user_page_size, 0, False
+
+        async def fetch(_page: int) -> tuple[list[Any], bool]:
+            nonlocal skip, links
+            query = wire.users_query(filter=filter, top=top, skip=skip)
+            reply = await self._send_user(Request("GET", wire.USERS, query=query))
+            rows, more = wire.users_page(reply.data)
+            skip, links = skip + len(rows), links or more
+            return rows, more or (not links and len(rows) >= top)
+
+        return pages(fetch, backend=self.name, max_pages=self.config.max_pages, what=what)
 
     async def _call(self, method: str, path: str = "", **fields: Any) -> Reply:
         request = Request(method, f"{ITEMS}{path}", headers=self.locale.headers(), **fields)
@@ -151,14 +234,25 @@ class SuperOfficeBackend(BackendBase):
     # -- GroupBackend ---------------------------------------------------------------------
 
     async def create(self, group: Group) -> Group:
+        """Create the group, then add each member (one request per user). Every user is
+        read first: an unknown one stops the call before the group exists."""
         self.check_new_group(group)
+        wanted = group.members or ()
+        user_ids = [m.id for m in wanted]
+        users = await self._memberships.read_all(user_ids) if user_ids else {}
         body = wire.carrier_for(attrs.evolve(group, id=None))
         reply = await self._call("POST", body=body)
-        return wire.group_from_carrier(reply.data)
+        created = wire.group_from_carrier(reply.data)
+        if user_ids:
+            assert created.id is not None
+            await self._memberships.write(
+                int(created.id), add=user_ids, remove=(), users=users, written_before=True
+            )
+        return attrs.evolve(created, members=tuple(attrs.evolve(m, primary=False) for m in wanted))
 
     async def get(self, group_id: str) -> Group:
         reply = await self._call("GET", f"/{path_segment(self.check_id(group_id))}")
-        return wire.group_from_carrier(reply.data)
+        return await self._with_members(wire.group_from_carrier(reply.data))
 
     async def groups(self, *, include_inactive: bool = False) -> AsyncIterator[Group]:
         # The list endpoint has no paging: one answer holds every group.
@@ -168,12 +262,17 @@ class SuperOfficeBackend(BackendBase):
             yield group
 
     async def members(self, group_id: str) -> AsyncIterator[Member]:
-        raise UnsupportedOperationError(
-            "SuperOffice keeps group membership on users (User.UserGroup and OtherGroups), "
-            "not on the group",
-            capability="member_kinds",
-        )
-        yield  # pragma: no cover - makes this an async generator
+        """The users whose primary group (``primary`` True) or other groups hold the group."""
+        number = int(self.check_id(group_id))
+        if not self.capabilities.members:
+            raise UnsupportedOperationError(
+                "this backend was opened with user_management=False: SuperOffice keeps group "
+                "membership on users (User.UserGroup and OtherGroups)",
+                capability="member_kinds",
+            )
+        async for rows in self._user_pages(wire.members_filter(number), "group's members"):
+            for row in rows:
+                yield wire.member_from_row(row, number)
 
     async def find(self, name: str) -> Group | None:
         """The group holding ``name`` under ``capabilities.name_key``, deleted ones too (they
@@ -190,13 +289,52 @@ class SuperOfficeBackend(BackendBase):
         return wire.items_by_name(reply.data, self.capabilities.name_key)
 
     async def update(self, group_id: str, changes: GroupChanges) -> Group:
+        """Change the group's fields (PUT of its carrier), then its members (a PATCH of each
+        user's other groups). The group and every user named are read before anything is
+        written: an unknown one, or a removal from a user's primary group, changes nothing."""
         self.check_changes(group_id, changes)
-        # PUT replaces the whole carrier, so start from what the group holds now.
-        current = await self.get(group_id)
-        wanted = changes.apply_to(current)
-        reply = await self._call("PUT", f"/{path_segment(group_id)}", body=wire.carrier_for(wanted))
-        return wire.group_from_carrier(reply.data)
+        path = f"/{path_segment(group_id)}"
+        current = wire.group_from_carrier((await self._call("GET", path)).data)
+        add, remove = [m.id for m in changes.add], [m.id for m in changes.remove]
+        users = await self._memberships.read_all([*add, *remove]) if add or remove else {}
+        number = int(group_id)
+        self._memberships.refuse_primary_removals(number, remove, users)
+        fields = attrs.evolve(changes, add=(), remove=())
+        if fields:
+            # PUT replaces the whole carrier, so start from what the group holds now.
+            body = wire.carrier_for(fields.apply_to(current))
+            current = wire.group_from_carrier((await self._call("PUT", path, body=body)).data)
+        if add or remove:
+            await self._memberships.write(
+                number, add=add, remove=remove, users=users, written_before=bool(fields)
+            )
+        return await self._with_members(current)
+
+    async def _with_members(self, group: Group) -> Group:
+        """``group`` with its members read (none, without user management)."""
+        if not self.capabilities.members or group.id is None:
+            return attrs.evolve(group, members=())
+        return attrs.evolve(group, members=[m async for m in self.members(group.id)])
 
     async def delete(self, group_id: str) -> None:
         # SuperOffice marks the group deleted; it stays readable with Deleted = true.
         await self._call("DELETE", f"/{path_segment(self.check_id(group_id))}")
+
+    # -- UserDirectory ----------------------------------------------------------------------
+
+    async def users(self, *, include_inactive: bool = False) -> AsyncIterator[User]:
+        async for rows in self._user_pages(None, "users"):
+            for row in rows:
+                user = wire.user_from_row(row)
+                if include_inactive or user.active:
+                    yield user
+
+    async def get_user(self, user_id: str) -> User:
+        read = await self._memberships.read(self.check_id(user_id, field="user_id"))
+        return wire.user_from_entity(read.entity, read.raw)
+
+    async def user_groups(self, user_id: str) -> AsyncIterator[Group]:
+        """The user's primary group first, then its other groups (members not loaded)."""
+        read = await self._memberships.read(self.check_id(user_id, field="user_id"))
+        for group in wire.groups_of(read.entity):
+            yield group

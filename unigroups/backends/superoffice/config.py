@@ -9,7 +9,7 @@ import attrs
 
 from ...errors import ConfigurationError
 from ...http import TransportOptions
-from ...options import flag, header_safe, one_of, secure_url, shown, text
+from ...options import flag, header_safe, one_of, secure_url, shown, text, whole
 
 __all__ = ["ENVIRONMENTS", "Locale", "SuperOfficeConfig"]
 
@@ -93,6 +93,11 @@ class SuperOfficeConfig(TransportOptions):
     language: str | None = None
     culture: str | None = None
     timezone: str | None = None
+    # Rows per page of GET /User ($top) when listing members and users.
+    user_page_size: int = attrs.field(default=500, validator=whole(1))
+    # Members live on the User entity; False for a tenant or app not allowed to manage users
+    # (Online partner apps): the backend then keeps no members, as before wave 2.
+    user_management: bool = attrs.field(default=True, validator=flag)
 
     def __attrs_post_init__(self) -> None:
         self.locale  # noqa: B018 - validates language, culture and time zone now

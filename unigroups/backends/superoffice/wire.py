@@ -1,5 +1,6 @@
-"""SuperOffice's UserGroup carrier to and from the neutral models. The only module that knows
-SuperOffice's field names."""
+"""SuperOffice's JSON to and from the neutral models: the UserGroup carrier, the User entity
+(a user's primary and other groups), the AllUsers archive's rows, and the JSON Patch that
+changes a user's other groups. The only module that knows SuperOffice's field names."""
 
 from __future__ import annotations
 
@@ -13,21 +14,35 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from ...errors import DecodingError, DuplicateGroupError, ValidationError
 from ...http import VendorError
-from ...models import Group
+from ...models import Group, Member, MemberKind, User
 from ..decoding import strict, structure_answer
 
 __all__ = [
     "INT32_MAX",
+    "USERS",
     "FieldProperty",
     "FieldRight",
+    "PersonCarrier",
     "Rights",
+    "UserEntity",
     "UserGroupCarrier",
+    "UserRow",
+    "add_other_group",
     "carrier_for",
     "group_from_carrier",
     "groups_from_list",
+    "groups_of",
     "items_by_name",
+    "member_from_row",
+    "members_filter",
     "parse_error",
+    "remove_other_group",
     "rights_of",
+    "user_entity",
+    "user_from_entity",
+    "user_from_row",
+    "users_page",
+    "users_query",
 ]
 
 INT32_MAX: Final = 2**31 - 1
@@ -63,21 +78,80 @@ def _pascal(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
 
 
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
 def _renamed(
-    cls: type[Any], converter: cattrs.Converter, *, answers_only: tuple[str, ...] = ()
+    cls: type[Any],
+    converter: cattrs.Converter,
+    *,
+    answers_only: tuple[str, ...] = (),
+    rename: Callable[[str], str] = _pascal,
 ) -> None:
-    """Declare PascalCase names for every field of ``cls``; ``answers_only`` are never sent."""
+    """Declare the vendor's name (``rename`` of each field's) for every field of ``cls``;
+    ``answers_only`` are never sent."""
     renames: dict[str, Any] = {
-        a.name: override(rename=_pascal(a.name), omit=a.name in answers_only)
+        a.name: override(rename=rename(a.name), omit=a.name in answers_only)
         for a in attrs.fields(cls)
     }
     converter.register_unstructure_hook(cls, make_dict_unstructure_fn(cls, converter, **renames))
     structure_renames: dict[str, Any] = {
-        a.name: override(rename=_pascal(a.name)) for a in attrs.fields(cls)
+        a.name: override(rename=rename(a.name)) for a in attrs.fields(cls)
     }
     converter.register_structure_hook(
         cls, make_dict_structure_fn(cls, converter, **structure_renames)
     )
+
+
+# -- users: the User entity and the AllUsers archive (read only; see the JSON Patch below) ----
+
+USERS: Final = "/User"
+
+
+@attrs.frozen
+class PersonCarrier:
+    """The person behind a user (``User.Person``); the fields unigroups reads."""
+
+    person_id: int = 0
+    full_name: str | None = None
+    email: str | None = None
+
+
+@attrs.frozen
+class UserEntity:
+    """``GET /User/{id}``: the fields unigroups reads. ``user_group`` is the primary group."""
+
+    associate_id: int
+    name: str | None = None  # login name or initials
+    user_name: str | None = None  # may be an e-mail address
+    deleted: bool = False
+    person: PersonCarrier | None = None
+    user_group: UserGroupCarrier | None = None
+    other_groups: list[UserGroupCarrier] | None = None
+
+    @property
+    def primary_group_id(self) -> int | None:
+        return None if self.user_group is None else self.user_group.id
+
+    @property
+    def other_group_ids(self) -> list[int]:
+        return [group.id for group in self.other_groups or ()]
+
+
+@attrs.frozen
+class UserRow:
+    """A row of ``GET /User`` (the AllUsers archive). Its fields, camelCased, are the
+    ``$select`` columns; ``usergroup_id`` is the primary group."""
+
+    associate_db_id: int
+    assoc_name: str | None = None
+    full_name: str | None = None
+    user_name: str | None = None
+    person_email: str | None = None
+    usergroup_id: int = 0
+    is_active: bool = True
 
 
 def _make_converter() -> cattrs.Converter:
@@ -87,6 +161,9 @@ def _make_converter() -> cattrs.Converter:
     _renamed(FieldRight, converter)
     _renamed(FieldProperty, converter)
     _renamed(UserGroupCarrier, converter, answers_only=("table_right", "field_properties"))
+    _renamed(PersonCarrier, converter)
+    _renamed(UserEntity, converter)
+    _renamed(UserRow, converter, rename=_camel)
     return converter
 
 
@@ -140,7 +217,7 @@ def group_from_carrier(data: Any) -> Group:
         return Group(
             name=carrier.value,
             description=carrier.tooltip or None,
-            members=(),  # SuperOffice keeps membership on users, not on the group
+            members=None,  # not on the carrier: a group's members are read from its users
             id=str(carrier.id),
             active=not carrier.deleted,
             rank=carrier.rank,
@@ -176,6 +253,116 @@ def items_by_name(data: Any, key: Callable[[str], str]) -> dict[str, list[Any]]:
         if isinstance(name, str):
             index.setdefault(key(name), []).append(item)
     return index
+
+
+# -- users --------------------------------------------------------------------------------
+
+USER_COLUMNS: Final = tuple(_camel(a.name) for a in attrs.fields(UserRow))
+_NEXT_LINK: Final = "odata.nextLink"
+
+
+def users_query(*, filter: str | None, top: int, skip: int) -> dict[str, str]:
+    """The OData query of one page of ``GET /User``: the columns unigroups reads."""
+    query = {"$select": ",".join(USER_COLUMNS), "$top": str(top), "$skip": str(skip)}
+    if filter is not None:
+        query["$filter"] = filter
+    return query
+
+
+def members_filter(group_id: int) -> str:
+    """The users whose primary group or other groups hold the group. How the archive wants
+    ``otherGroups`` (a list column) tested is unconfirmed against a live tenant: only here."""
+    return f"usergroupId eq {group_id} or otherGroups in ({group_id})"
+
+
+def users_page(data: Any) -> tuple[list[Any], bool]:
+    """A page of ``GET /User``: its raw rows, and whether a next link says more follow."""
+    rows = data.get("value") if isinstance(data, dict) else None
+    if not isinstance(rows, list):
+        raise DecodingError(
+            "SuperOffice's list of users has no 'value' array", backend="superoffice", raw=data
+        )
+    assert isinstance(data, dict)
+    return rows, bool(data.get(_NEXT_LINK))
+
+
+def _email(email: str | None, user_name: str | None) -> str | None:
+    # The person's e-mail; else the user name when it is an address (it may be one).
+    if email:
+        return email
+    return user_name if user_name and "@" in user_name else None
+
+
+def _checked_id(user_id: int, raw: Any) -> str:
+    if not 1 <= user_id <= INT32_MAX:
+        raise DecodingError(
+            f"SuperOffice sent a user with id {user_id}", backend="superoffice", raw=raw
+        )
+    return str(user_id)
+
+
+def _row(data: Any) -> UserRow:
+    return structure(data, UserRow, "a user")
+
+
+def user_from_row(data: Any) -> User:
+    row = _row(data)
+    email = _email(row.person_email, row.user_name)
+    name = row.full_name or row.assoc_name or None
+    return User(
+        _checked_id(row.associate_db_id, data), name, email, row.is_active, "superoffice", data
+    )
+
+
+def member_from_row(data: Any, group_id: int) -> Member:
+    """A group's member from its user's row; ``primary`` when it is the user's main group."""
+    row = _row(data)
+    return Member(
+        MemberKind.USER,
+        _checked_id(row.associate_db_id, data),
+        name=row.full_name or row.assoc_name or None,
+        primary=row.usergroup_id == group_id,
+    )
+
+
+def user_entity(data: Any) -> UserEntity:
+    return structure(data, UserEntity, "a user")
+
+
+def user_from_entity(entity: UserEntity, raw: Any) -> User:
+    person = entity.person or PersonCarrier()
+    email = _email(person.email, entity.user_name)
+    user_id = _checked_id(entity.associate_id, raw)
+    name = person.full_name or entity.name or None
+    return User(user_id, name, email, not entity.deleted, "superoffice", raw)
+
+
+def groups_of(entity: UserEntity) -> list[Group]:
+    """The user's groups, primary first (members not loaded), each once."""
+    carriers = [entity.user_group, *(entity.other_groups or ())]
+    seen: set[int] = set()
+    groups: list[Group] = []
+    for carrier in carriers:
+        if carrier is None or carrier.id in seen:
+            continue
+        seen.add(carrier.id)
+        groups.append(group_from_carrier(converter.unstructure(carrier)))
+    return groups
+
+
+def add_other_group(group_id: int) -> list[dict[str, Any]]:
+    """The JSON Patch that appends a group to a user's other groups."""
+    return [{"op": "add", "path": "/OtherGroups/-", "value": {"Id": group_id}}]
+
+
+def remove_other_group(index: int, group_id: int) -> list[dict[str, Any]]:
+    """The JSON Patch that removes ``OtherGroups[index]`` only if it still is ``group_id``:
+    should the list have changed since it was read, the ``test`` fails with 409 and nothing
+    is removed (never a different group)."""
+    return [
+        {"op": "test", "path": f"/OtherGroups/{index}/Id", "value": group_id},
+        {"op": "remove", "path": f"/OtherGroups/{index}"},
+    ]
 
 
 @attrs.frozen

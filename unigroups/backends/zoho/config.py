@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Final
+from typing import Any, Final
 
 import attrs
 
@@ -38,6 +38,15 @@ def _between(low: int, high: int) -> Callable[[object, attrs.Attribute[int], int
     return check
 
 
+def _callable(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not callable(value):
+        raise ConfigurationError(
+            f"{attribute.name} must be an async function returning a token, not "
+            f"{type(value).__name__}",
+            option=attribute.name,
+        )
+
+
 # Limits Zoho does not publish. Neither Zoho's prose docs nor the v8 OpenAPI file in the
 # history of zoho/crm-oas up to 45dff2c (June 2025) give a figure for any of these (another
 # revision of the file, stored at commit de67753, does: these same figures; two revisions
@@ -61,7 +70,9 @@ class ZohoConfig(TransportOptions):
     refresh_token: str | None = attrs.field(default=None, repr=False, validator=text)
     client_id: str | None = attrs.field(default=None, repr=False, validator=text)
     client_secret: str | None = attrs.field(default=None, repr=False, validator=text)
-    token_provider: Callable[[], Awaitable[str]] | None = attrs.field(default=None, repr=False)
+    token_provider: Callable[[], Awaitable[str]] | None = attrs.field(
+        default=None, repr=False, validator=_callable
+    )
     # Unconfirmed limits (Zoho publishes no figure; see above), checked before any request.
     name_max_length: int = attrs.field(
         default=DEFAULT_NAME_MAX_LENGTH, validator=_between(1, 10_000)
