@@ -11,8 +11,15 @@ from tests.cli.command import emulator, run, zoho_target
 
 @pytest.fixture
 def emulated() -> Iterator[dict[str, str]]:
-    """`unigroups emulate zoho` and `unigroups emulate superoffice`, each in its own process."""
-    with emulator("zoho") as (zoho, _), emulator("superoffice") as (office, _):
+    """`unigroups emulate zoho` and `unigroups emulate superoffice` (its users "User N" with
+    userN@example.com, N = 1..50), each in its own process."""
+    with (
+        emulator("zoho") as (zoho, _),
+        emulator("superoffice", "--seed-users", "50") as (
+            office,
+            _,
+        ),
+    ):
         yield {"zoho": zoho, "superoffice": office}
 
 
@@ -79,24 +86,31 @@ def test_mirror_between_configured_targets(emulated: dict[str, str], tmp_path: P
         'username = "test-user"\npassword = "${SO_PASSWORD}"\n'
     )
     env = {"ZOHO_TOKEN": "test-token", "SO_PASSWORD": "test-password"}
+    # Zoho's users 42 and 77 (user42@ and user77@example.com); the tenant has only the first.
     created = run(
-        "create", "crm", "Finance", "--member", "user:42", "--json", cwd=tmp_path, env=env
+        "create",
+        *("crm", "Finance", "--member", "user:42", "--member", "user:77", "--json"),
+        cwd=tmp_path,
+        env=env,
     )
     assert created.returncode == 0, created.stderr
     mirrored = run("mirror", "crm", "office", "--yes", "--json", cwd=tmp_path, env=env)
     assert mirrored.returncode == 0, mirrored.stderr
     plan = json.loads(mirrored.stdout)  # the plan with its report: one document
+    (create,) = plan["operations"]
+    assert [m["id"] for m in create["members"]] == ["142"]  # associate 142 is "User 42"
     assert plan["skipped"] == [
         {
             "group": "Finance",
-            # Zoho's user 42 has an e-mail that nobody at the SuperOffice tenant has.
-            "reason": "the target has no user with the e-mail user42@example.com",
-            "member": {"kind": "user", "id": "42"},
+            "reason": "the target has no user with the e-mail user77@example.com",
+            "member": {"kind": "user", "id": "77"},
         }
     ]
     assert plan["report"]["done"] == 1
     listed = json.loads(run("list", "office", "--json", cwd=tmp_path, env=env).stdout)
-    assert [g["name"] for g in listed] == ["Finance"]
+    finance = {g["name"]: g["id"] for g in listed}["Finance"]  # beside the users' "Users"
+    shown = json.loads(run("get", "office", finance, "--json", cwd=tmp_path, env=env).stdout)
+    assert [(m["kind"], m["id"]) for m in shown["members"]] == [("user", "142")]
     missing_env = run("list", "office", cwd=tmp_path)
     assert missing_env.returncode == 2
     assert missing_env.stderr.count("\n") == 1 and "SO_PASSWORD" in missing_env.stderr

@@ -209,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ..testing.zoho_emulator import add_zoho_arguments
 
     add_zoho_arguments(emulate, prefix="zoho: ")
+    from ..testing.superoffice_emulator import add_superoffice_arguments
+
+    add_superoffice_arguments(emulate, prefix="superoffice: ")
     return parser
 
 

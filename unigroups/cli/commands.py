@@ -314,6 +314,12 @@ def cmd_emulate(args: argparse.Namespace, out: Output) -> int:
             "--test-max-groups-per-request",
             str(args.max_groups_per_request),
         ]
+    else:
+        argv += ["--seed-users", str(args.seed_users)]
+        if args.users_file:
+            argv += ["--users-file", args.users_file]
+        if args.no_user_management:
+            argv.append("--no-user-management")
     try:
         module.main(argv)
     except OSError as exc:  # the port is taken, or not ours to bind

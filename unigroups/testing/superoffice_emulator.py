@@ -812,8 +812,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         emulator = emulator_from_args(args)
-    except ValueError as exc:
-        parser.error(str(exc))
+    except ValueError as exc:  # an unreadable users file: one line, as a usage error
+        parser.exit(2, f"error: {exc}\n")
     run_forever(emulator.make_app(), args.port, args.host, path=emulator.base_path)
 
 
