@@ -99,7 +99,8 @@ class BatchReport:
         total = self.done + self.failed + self.skipped
         return (
             f"{total} operations: {self.done} done, {self.failed} failed, "
-            f"{self.skipped} skipped, {self.retried} retried in {self.elapsed:.1f}s"
+            f"{self.skipped} already done (journal), {self.retried} retried "
+            f"in {self.elapsed:.1f}s"
         )
 
 

@@ -19,7 +19,7 @@ from ..batch import BatchReport
 from ..mirror import Plan
 from ..models import Group
 
-__all__ = ["Output", "group_json", "report_json", "report_line"]
+__all__ = ["Output", "group_json", "report_json"]
 
 
 def group_json(group: Group) -> dict[str, Any]:
@@ -54,15 +54,6 @@ def report_json(report: BatchReport) -> dict[str, Any]:
         "elapsed": round(report.elapsed, 3),
         "failures": [{"key": o.key, "error": str(o.error)} for o in report.failures],
     }
-
-
-def report_line(report: BatchReport) -> str:
-    total = report.done + report.failed + report.skipped
-    return (
-        f"{total} operations: {report.done} done, {report.failed} failed, "
-        f"{report.skipped} already done (journal), {report.retried} retried "
-        f"in {report.elapsed:.1f}s"
-    )
 
 
 def _cell(value: Any) -> Text:
@@ -147,7 +138,7 @@ class Output:
             self.json({**plan.to_json(), "report": None if report is None else report_json(report)})
             return
         if report is not None:
-            self.message(report_line(report))
+            self.message(str(report))
             for outcome in report.failures:
                 self.error(f"{outcome.key}: {outcome.error}")
 
