@@ -88,6 +88,7 @@ async def test_a_journal_makes_a_rerun_skip_what_is_done_and_retry_what_failed(
     await backend.delete(blocker.id)  # the cause of the failure is fixed
     second = await run_batch(backend, ops, journal=journal)
     assert (second.skipped, second.done, second.failed) == (5, 1, 0)
+    assert str(second).startswith("6 operations: 1 done, 0 failed, 5 already done (journal), ")
     assert second.outcomes[0].group_id == first.outcomes[0].group_id
     assert len([g async for g in backend.groups()]) == 6
 
