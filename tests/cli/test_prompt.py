@@ -100,21 +100,20 @@ def test_ctrl_d_at_the_prompt_is_no_and_exit_3(desired: Path) -> None:
         terminal.close()
 
 
-def test_y_at_the_prompt_applies_the_plan(desired: Path) -> None:
+@pytest.mark.parametrize(
+    ("answer", "code", "says"),
+    [
+        (b"y\r", 0, b"1 operations: 1 done, 0 failed"),
+        (b"maybe\r", 3, b"Nothing applied."),  # any answer but y or yes is no
+    ],
+)
+def test_the_answer_at_the_prompt_decides(
+    desired: Path, answer: bytes, code: int, says: bytes
+) -> None:
     terminal = at_the_prompt(desired)
     try:
-        terminal.type(b"y\r")
-        assert terminal.exit_code() == 0
-        assert b"1 operations: 1 done, 0 failed" in terminal.seen
-    finally:
-        terminal.close()
-
-
-def test_any_other_answer_is_no(desired: Path) -> None:
-    terminal = at_the_prompt(desired)
-    try:
-        terminal.type(b"maybe\r")
-        assert terminal.exit_code() == 3
-        assert b"Nothing applied." in terminal.seen
+        terminal.type(answer)
+        assert terminal.exit_code() == code
+        assert says in terminal.seen
     finally:
         terminal.close()

@@ -41,7 +41,7 @@ import math
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from http import HTTPStatus
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 from aiohttp import web
@@ -85,6 +85,7 @@ __all__ = [
 ]
 
 Json = dict[str, Any]
+T = TypeVar("T")
 
 BASE_PATH = "/Cust12345/api/v1"
 ITEMS = "/List/UserGroup/Items"
@@ -625,11 +626,7 @@ class SuperOfficeEmulator:
         return web.json_response(written.entity(self._user_group))
 
     def _user_in_path(self, request: web.Request) -> Associate | web.Response:
-        user_id = _parse_id(request.match_info["id"])
-        if user_id is None:
-            raise web.HTTPNotFound()
-        user = self._users.get(user_id)
-        return self._error(404, NOT_FOUND, plain=True) if user is None else user
+        return self._in_path(request, self._users)
 
     def _user_group(self, group_id: int) -> Json:
         return self._groups[group_id].to_json()
@@ -681,12 +678,16 @@ class SuperOfficeEmulator:
         return group
 
     def _group_in_path(self, request: web.Request) -> UserGroup | web.Response:
-        group_id = _parse_id(request.match_info["id"])
-        if group_id is None:
+        return self._in_path(request, self._groups)
+
+    def _in_path(self, request: web.Request, held: Mapping[int, T]) -> T | web.Response:
+        """The entity whose id the URL names, or the vendor's 404 for an unknown one."""
+        entity_id = _parse_id(request.match_info["id"])
+        if entity_id is None:
             # The real route only matches int32 ids, so anything else is an unknown URL.
             raise web.HTTPNotFound()
-        group = self._groups.get(group_id)
-        return self._error(404, NOT_FOUND, plain=True) if group is None else group
+        entity = held.get(entity_id)
+        return self._error(404, NOT_FOUND, plain=True) if entity is None else entity
 
     def _carrier_bytes(self, group: UserGroup, read_only: bool) -> bytes:
         key = (group.id, group.value, group.tooltip, group.rank, group.deleted, read_only)
