@@ -111,6 +111,16 @@ def test_mirror_between_configured_targets(emulated: dict[str, str], tmp_path: P
     finance = {g["name"]: g["id"] for g in listed}["Finance"]  # beside the users' "Users"
     shown = json.loads(run("get", "office", finance, "--json", cwd=tmp_path, env=env).stdout)
     assert [(m["kind"], m["id"]) for m in shown["members"]] == [("user", "142")]
+    # Matching off: Zoho's ids are carried as they are (and would replace User 42).
+    unmatched = run(
+        *("mirror", "crm", "office", "--match-users", "none", "--dry-run", "--json"),
+        cwd=tmp_path,
+        env=env,
+    )
+    assert unmatched.returncode == 0, unmatched.stderr
+    (update,) = json.loads(unmatched.stdout)["operations"]
+    assert sorted(m["id"] for m in update["add"]) == ["42", "77"]
+    assert [m["id"] for m in update["remove"]] == ["142"]
     missing_env = run("list", "office", cwd=tmp_path)
     assert missing_env.returncode == 2
     assert missing_env.stderr.count("\n") == 1 and "SO_PASSWORD" in missing_env.stderr

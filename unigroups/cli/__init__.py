@@ -157,6 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
             job.add_argument("source", help="the target to read from")
             job.add_argument("target", help="the target to change")
             job.add_argument("--member-map", help='JSON file mapping "kind:id" to the target id')
+            job.add_argument(
+                "--match-users",
+                choices=["email", "none"],
+                default="email",
+                help="users the map does not cover: matched by e-mail (default), or carried "
+                "with their ids unchanged",
+            )
         job.add_argument(
             "--delete-missing", action="store_true", help="delete groups the source lacks"
         )

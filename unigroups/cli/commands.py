@@ -202,7 +202,13 @@ async def plan_mirror(args: argparse.Namespace, stack: contextlib.AsyncExitStack
     options = _job_options(args)
     source = await stack.enter_async_context(open_target(args, args.source, extra=options))
     target = await stack.enter_async_context(open_target(args, args.target, extra=options))
-    the_plan = await plan(source, target, member_map=member_map, delete_missing=args.delete_missing)
+    the_plan = await plan(
+        source,
+        target,
+        member_map=member_map,
+        match_users=None if args.match_users == "none" else "email",
+        delete_missing=args.delete_missing,
+    )
     return Job(the_plan, target)
 
 
