@@ -8,7 +8,16 @@ from typing import ClassVar
 
 import pytest
 
-from unigroups import Group, GroupBackend, Member, MemberKind, User, ValidationError, open_backend
+from unigroups import (
+    Group,
+    GroupBackend,
+    Member,
+    MemberKind,
+    PermissionDeniedError,
+    User,
+    ValidationError,
+    open_backend,
+)
 from unigroups.backends.memory import MemoryBackend
 from unigroups.batch import Create, Update
 from unigroups.mirror import apply, plan
@@ -245,3 +254,24 @@ async def test_superoffice_groups_arrive_at_zoho_with_their_users() -> None:
             (MemberKind.USER, ZOHO_CAROL, False)
         ]
         assert (await plan(office, zoho)).operations == ()
+
+
+class _NoUsersScope(MemoryBackend):
+    """A directory whose user listing the credentials may not read (a Zoho token without
+    the users scope answers 403)."""
+
+    async def users(self, *, include_inactive: bool = False) -> AsyncIterator[User]:
+        raise PermissionDeniedError("OAUTH_SCOPE_MISMATCH", backend="memory", status=403)
+        yield  # an async generator, like every listing
+
+
+async def test_a_directory_that_may_not_be_listed_says_how_to_do_without_matching() -> None:
+    source, target = MemoryBackend(), _NoUsersScope()
+    source.add_user(User(ANN, email="ann@example.com"))
+    await source.create(Group("Sales", members=[user(ANN)]))
+    with pytest.raises(PermissionDeniedError, match="match_users=None carries") as caught:
+        await plan(source, target)
+    assert caught.value.status == 403
+    without = await plan(source, target, match_users=None)
+    (create,) = without.operations
+    assert isinstance(create, Create) and create.group.members == (user(ANN),)

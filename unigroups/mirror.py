@@ -18,7 +18,7 @@ import attrs
 
 from .backends.base import BackendBase
 from .batch import BatchReport, Create, Delete, Operation, ProgressCallback, Update, run_batch
-from .errors import UnigroupsError, ValidationError
+from .errors import PermissionDeniedError, UnigroupsError, ValidationError
 from .http import Throttle
 from .models import UNSET, Group, GroupChanges, Member, MemberKind, User
 from .protocol import GroupBackend, UserDirectory
@@ -347,7 +347,14 @@ async def plan(
         and MemberKind.USER in target.capabilities.member_kinds
         and any(m.kind is MemberKind.USER for g in mirrored for m in g.members or ())
     ):
-        users = await _Users.read(source, target)
+        try:
+            users = await _Users.read(source, target)
+        except PermissionDeniedError as exc:  # a token without the users scope, say
+            exc.message = (
+                f"{exc.message} (while listing users to match them by e-mail; "
+                "match_users=None carries their ids unchanged)"
+            )
+            raise
     matches: list[_Match] = []
     for group in mirrored:
         wanted = Group(
