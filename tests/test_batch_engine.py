@@ -3,6 +3,7 @@ lazy input, bad options, a backend that misbehaves. Each test failed before its 
 
 import asyncio
 import contextlib
+import gc
 import itertools
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -205,6 +206,19 @@ async def test_a_journal_for_another_target_is_refused(tmp_path: Path) -> None:
         await run_batch(other, [Create(Group(name="a"))], journal=journal)
     assert other.fingerprint() in str(info.value)
     assert [g async for g in other.groups()] == []
+
+
+def test_an_in_memory_store_gone_is_never_mistaken_for_a_new_one() -> None:
+    # A new object may get a dropped one's id(): the fingerprint must not follow it, or a
+    # journal written for the old store would be trusted by the new one.
+    seen: set[str] = set()
+    for _ in range(200):
+        store = MemoryBackend()
+        assert store.fingerprint() == store.fingerprint()
+        assert store.fingerprint() not in seen
+        seen.add(store.fingerprint())
+        del store
+        gc.collect()
 
 
 async def test_two_runs_on_one_journal_at_once_are_refused(tmp_path: Path) -> None:

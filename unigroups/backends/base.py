@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 from typing import Any, ClassVar, Self
 
 from ..errors import ValidationError
@@ -24,6 +25,7 @@ class BackendBase:
     name: str
     capabilities: Capabilities
     transport: Transport | None = None
+    _token: str
     # What the vendor's ids look like; anything else is refused before it reaches a URL path.
     id_pattern: ClassVar[re.Pattern[str]] = re.compile(r"[0-9]{1,19}")
     id_description: ClassVar[str] = "a string of at most 19 digits"
@@ -36,9 +38,18 @@ class BackendBase:
     def fingerprint(self) -> str:
         """Where this backend points, as a short digest of its base URL and ``identity()``:
         a batch journal written for one target is refused by another. Holds no secret."""
-        where = self.transport.base_url if self.transport is not None else f"object {id(self)}"
+        where = self.transport.base_url if self.transport is not None else self._object_token()
         text = f"{self.name}\n{where}\n{self.identity()}"
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def _object_token(self) -> str:
+        """This object, for a backend that is its own store (in memory): unique for good,
+        where ``id()`` is handed to a new object once the old one is gone."""
+        try:
+            return self._token
+        except AttributeError:
+            self._token = f"object {uuid.uuid4().hex}"
+            return self._token
 
     def identity(self) -> str:
         """What tells two accounts behind one base URL apart, never a secret ("": nothing)."""
