@@ -212,7 +212,7 @@ def test_an_in_memory_store_gone_is_never_mistaken_for_a_new_one() -> None:
     # A new object may get a dropped one's id(): the fingerprint must not follow it, or a
     # journal written for the old store would be trusted by the new one.
     seen: set[str] = set()
-    for _ in range(200):
+    for _ in range(20):
         store = MemoryBackend()
         assert store.fingerprint() == store.fingerprint()
         assert store.fingerprint() not in seen
