@@ -114,6 +114,7 @@ async def test_tls_verification_cannot_be_switched_off_through_a_session(
     finally:
         await runner.cleanup()
     assert info.value.request_sent is False
+    assert info.value.attempts == 1  # final: sending again cannot change the certificate
     assert seen == []
 
 

@@ -20,6 +20,10 @@ from unigroups.http import (
 )
 from unigroups.testing.server import serve
 
+from ..fake_time import Waits
+
+__all__ = ["SECRET", "Recorder", "Waits", "drop", "parse", "reply", "transport"]
+
 SECRET = "sk-live-0123456789abcdef"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -76,16 +80,6 @@ def parse(status: int, body: Any) -> VendorError:
     return VendorError(message=message, code=body.get("code") if isinstance(body, dict) else None)
 
 
-class Waits:
-    """An injected sleep: records every wait and returns at once."""
-
-    def __init__(self) -> None:
-        self.seconds: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.seconds.append(seconds)
-
-
 def transport(
     url: str,
     waits: Waits | None = None,
@@ -96,6 +90,7 @@ def transport(
     timeouts: Timeouts | None = None,
     max_body: int = 1 << 20,
 ) -> Transport:
+    waits = waits or Waits()
     return Transport(
         backend="test",
         base_url=url,
@@ -103,7 +98,8 @@ def transport(
         sender=Sender(backend="test", timeouts=timeouts, max_body=max_body),
         auth=HeaderAuth({"Authorization": f"Bearer {SECRET}"}, [SECRET]),
         policy=RetryPolicy(attempts=attempts, max_wait=max_wait),
-        throttle=throttle or FixedThrottle(10),
-        sleep=waits or Waits(),
+        # The throttle keeps the transport's time: a Retry-After pause ends as its wait does.
+        throttle=throttle or FixedThrottle(10, clock=waits.now, sleep=waits),
+        sleep=waits,
         rng=random.Random(7),
     )

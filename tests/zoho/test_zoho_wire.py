@@ -37,6 +37,9 @@ from unigroups.backends.zoho.wire import (
     members_from_answer,
     new_group_item,
 )
+from unigroups.http import FixedThrottle
+
+from ..fake_time import Waits
 
 SEEDS = Path(__file__).parents[1] / "seeds"
 API = "https://www.zohoapis.eu/crm/v8/settings/user_groups"
@@ -60,15 +63,13 @@ SEED_GROUP = Group(
 
 @pytest.fixture
 async def zoho() -> AsyncIterator[ZohoBackend]:
-    backend = open_backend("zoho", dc="eu", access_token=TOKEN, max_attempts=3)
+    waits = Waits()  # retries and Retry-After pauses pass without waiting
+    throttle = FixedThrottle(4, clock=waits.now, sleep=waits)
+    backend = open_backend("zoho", dc="eu", access_token=TOKEN, max_attempts=3, throttle=throttle)
     assert isinstance(backend, ZohoBackend)
-    backend.transport._sleep = _no_sleep  # retries without waiting
+    backend.transport._sleep = waits
     async with backend:
         yield backend
-
-
-async def _no_sleep(_seconds: float) -> None:
-    return None
 
 
 def sent(m: aioresponses, method: str, url: str) -> list[Any]:

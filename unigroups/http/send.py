@@ -16,9 +16,11 @@ import attrs
 from ..errors import ConfigurationError, DecodingError, TransportError
 from ..options import seconds
 
-__all__ = ["DEFAULT_MAX_BODY", "Answer", "Sender", "Timeouts"]
+__all__ = ["DEFAULT_MAX_BODY", "UNVERIFIED_CERTIFICATE", "Answer", "Sender", "Timeouts"]
 
 DEFAULT_MAX_BODY: Final = 32 * 1024 * 1024
+#: The code of a TransportError for a server whose TLS certificate did not verify: final.
+UNVERIFIED_CERTIFICATE: Final = "TLS_CERTIFICATE"
 # The methods aiohttp resends by itself when a kept-alive connection drops (RFC 9110's
 # idempotent methods): only these need the guard; a POST is never resent by aiohttp.
 _RESENT_BY_AIOHTTP: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
@@ -127,6 +129,10 @@ class Sender:
             ) as response:
                 body = await self._read(response, method, url)
                 return Answer(response.status, response.headers, body)
+        except aiohttp.ClientConnectorCertificateError as exc:
+            fault = self._fault(method, url, _connect_reason(exc), request_sent=False)
+            fault.code = UNVERIFIED_CERTIFICATE  # sending again cannot change the certificate
+            return fault
         except aiohttp.ClientConnectorError as exc:
             return self._fault(method, url, _connect_reason(exc), request_sent=False)
         except aiohttp.ConnectionTimeoutError:

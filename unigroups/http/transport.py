@@ -19,7 +19,7 @@ from .jsonbody import json_bytes
 from .redact import Redactor
 from .request import Reply, Request
 from .retry import RetryPolicy
-from .send import Answer, Sender
+from .send import UNVERIFIED_CERTIFICATE, Answer, Sender
 from .throttle import AdaptiveThrottle, SendOutcome, Throttle
 
 __all__ = ["Transport", "TransportStats"]
@@ -218,6 +218,8 @@ class Transport:
         if isinstance(answer, TransportError):
             answer.message = self.redact(answer.message)
             answer.args = (answer.message,)
+            if answer.code == UNVERIFIED_CERTIFICATE:
+                return Fail(answer)  # the same server gives the same certificate
             # Never arrived: safe to send again, whatever the method.
             return Retry(answer, acted=False if answer.request_sent is False else None)
         return classify(
