@@ -8,6 +8,9 @@ import pytest
 
 from tests.cli.command import emulator, run, zoho_target
 
+# Every test runs the command in a subprocess (some beside emulators in their own).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def emulated() -> Iterator[dict[str, str]]:

@@ -73,6 +73,7 @@ def python_examples() -> list[tuple[str, str]]:
 EXAMPLES = python_examples()
 
 
+@pytest.mark.slow  # a subprocess each
 @pytest.mark.parametrize(("where", "code"), EXAMPLES, ids=[where for where, _ in EXAMPLES])
 def test_python_example_runs(where: str, code: str, tmp_path: Path) -> None:
     script = tmp_path / "example.py"
@@ -160,6 +161,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return site_dir
 
 
+@pytest.mark.slow  # builds the site
 def test_mkdocs_build_is_strict_clean(site: Path) -> None:
     assert (site / "index.html").exists()
     assert (site / "reference" / "sync" / "index.html").exists()
@@ -174,6 +176,7 @@ _LOADED = re.compile(
 )
 
 
+@pytest.mark.slow  # builds the site
 def test_the_site_loads_nothing_from_another_host(site: Path) -> None:
     """No CDN, no web fonts: code is highlighted at build time and the site works offline."""
     loaded = {
@@ -213,6 +216,7 @@ def _public_names() -> list[tuple[str, str, str]]:
     ]
 
 
+@pytest.mark.slow  # builds the site
 def test_the_api_reference_documents_every_public_name(site: Path) -> None:
     """The reference is generated from the code: every public name has its entry."""
     anchors = {

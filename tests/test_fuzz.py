@@ -539,6 +539,7 @@ async def _run(backend: Any, url: re.Pattern[str], call: Callable[[Any], Any], s
                 pytest.fail(f"a vendor answer gave {type(exc).__name__}: {exc}")
 
 
+@pytest.mark.slow  # a real server, 120+ answers
 @settings(FUZZ, max_examples=150)
 @given(operation=st.sampled_from(sorted(ZOHO_CALLS)), script=answers)
 def test_zoho_backend_survives_any_answer(
@@ -557,6 +558,7 @@ def test_zoho_backend_survives_any_answer(
         assert result is None or isinstance(result, Group)
 
 
+@pytest.mark.slow  # a real server, 120+ answers
 @settings(FUZZ, max_examples=120)
 @given(operation=st.sampled_from(sorted(SO_CALLS)), script=answers)
 def test_superoffice_backend_survives_any_answer(

@@ -520,6 +520,7 @@ async def test_injected_errors_use_zoho_bodies() -> None:
         assert (status, body["code"]) == (500, "INTERNAL_SERVER_ERROR")
 
 
+@pytest.mark.slow  # a subprocess
 def test_runs_as_a_module_and_prints_its_url() -> None:
     command = [sys.executable, "-m", "unigroups.testing.zoho_emulator", "--token", "cli-token"]
     # The context manager closes the pipe; terminate() ends the server like a signal would.
@@ -543,6 +544,7 @@ def test_runs_as_a_module_and_prints_its_url() -> None:
     assert process.returncode == 0
 
 
+@pytest.mark.slow  # a subprocess
 def test_unigroups_emulate_zoho_seeds_groups_and_takes_its_limits() -> None:
     command = [
         sys.executable,

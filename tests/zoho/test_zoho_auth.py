@@ -42,6 +42,7 @@ async def test_twenty_concurrent_calls_cause_exactly_one_refresh(
         assert zoho_emulator.token_refreshes == 2
 
 
+@pytest.mark.slow  # waits for the token's renewal point on the real clock
 async def test_an_expiring_token_is_renewed_before_use(
     zoho_emulator: ZohoEmulator, zoho_url: str
 ) -> None:
