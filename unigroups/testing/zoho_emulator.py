@@ -300,6 +300,17 @@ def _parse_group(
     return _GroupInput(group_id, name, description, "description" in raw, parsed)
 
 
+def _filtered(query: Mapping[str, str], groups: Sequence[ZohoGroup]) -> Sequence[ZohoGroup]:
+    """``groups`` narrowed by the ``filters`` query parameter, when there is one."""
+    if "filters" not in query:
+        return groups
+    try:
+        test = _name_predicate(json.loads(query["filters"]))
+    except ValueError:
+        raise _bad_param("filters") from None
+    return [group for group in groups if test(group.name)]
+
+
 def _name_predicate(raw: object) -> Callable[[str], bool]:
     """A ``filters`` criteria tree as a test on a group name; ValueError when malformed."""
     if not isinstance(raw, dict):
@@ -680,12 +691,7 @@ class ZohoEmulator:
         if "name" in query:
             named = self.group_named(query["name"])
             groups = [] if named is None else [named]
-        if "filters" in query:
-            try:
-                test = _name_predicate(json.loads(query["filters"]))
-            except ValueError:
-                raise _bad_param("filters") from None
-            groups = [group for group in groups if test(group.name)]
+        groups = _filtered(query, groups)
         return self._groups_page(query, groups)
 
     async def _get(self, request: web.Request) -> web.Response:
@@ -736,12 +742,7 @@ class ZohoEmulator:
         query = request.query
         paging = _Paging.from_query(query)
         groups: Sequence[ZohoGroup] = list(self._groups.values())
-        if "filters" in query:
-            try:
-                test = _name_predicate(json.loads(query["filters"]))
-            except ValueError:
-                raise _bad_param("filters") from None
-            groups = [group for group in groups if test(group.name)]
+        groups = _filtered(query, groups)
         page = paging.cut(groups)
         if page is None:
             return _respond(204)
