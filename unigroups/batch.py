@@ -29,7 +29,7 @@ import attrs
 from .errors import JournalError, TransportError, ValidationError
 from .executor import Executor
 from .http import RetryPolicy, Throttle
-from .journal import Journal, JournalTarget
+from .journal import Journal, JournalStore, JournalTarget
 from .operations import Create, Delete, Operation, Outcome, Update, check_operation
 from .protocol import GroupBackend
 from .scheduler import Scheduler
@@ -159,8 +159,8 @@ class BatchRun:
     """One run of a batch: iterate it for outcomes as they complete.
 
     The journal (a path, opened and locked when iteration starts, before anything is sent;
-    or a :class:`Journal` the caller opened) makes a re-run skip what is done. ``progress()``
-    tells where the job stands at any moment.
+    or a :class:`JournalStore` the caller opened, such as a :class:`Journal`) makes a re-run
+    skip what is done. ``progress()`` tells where the job stands at any moment.
     """
 
     def __init__(
@@ -169,7 +169,7 @@ class BatchRun:
         operations: Operations,
         *,
         concurrency: int | None = None,
-        journal: str | os.PathLike[str] | Journal | None = None,
+        journal: str | os.PathLike[str] | JournalStore | None = None,
         durable: bool = False,
         stop_when: StopCondition | None = None,
     ) -> None:
@@ -187,9 +187,11 @@ class BatchRun:
             _check_all(operations)  # a list is checked whole before anything runs
         self._operations = operations
         self.total = len(operations) if isinstance(operations, Sized) else None
-        if journal is not None and not isinstance(journal, (str, os.PathLike, Journal)):
+        if journal is not None and not isinstance(journal, (str, os.PathLike, JournalStore)):
             raise ValidationError(
-                f"must be a path or a Journal, not {type(journal).__name__}", field="journal"
+                f"must be a path or a JournalStore (such as a Journal), not "
+                f"{type(journal).__name__}",
+                field="journal",
             )
         self._journal_option = journal
         self._durable = durable
@@ -227,7 +229,8 @@ class BatchRun:
         self.counts[outcome.status] += 1
         self.counts["retried"] += outcome.attempts > 1
 
-    def _open_journal(self) -> tuple[Journal | None, bool]:
+    def _open_journal(self) -> tuple[JournalStore | None, Journal | None]:
+        """The store to record in, and the file journal this run opened (and closes)."""
         option = self._journal_option
         fingerprint = getattr(self.backend, "fingerprint", None)
         target = JournalTarget(
@@ -235,17 +238,17 @@ class BatchRun:
             fingerprint=fingerprint() if callable(fingerprint) else "unknown",
         )
         if option is None:
-            return None, False
-        if isinstance(option, Journal):
+            return None, None
+        if isinstance(option, JournalStore):
             if option.target != target:  # the same rule as for a path
                 raise JournalError(
-                    f"the journal {option.path} was opened for {option.target.backend} target "
-                    f"{option.target.fingerprint}, not for {target.backend} target "
-                    f"{target.fingerprint}: a journal belongs to one target",
-                    path=str(option.path),
+                    f"the journal {option.location} was opened for {option.target}, not for "
+                    f"{target}: a journal belongs to one target",
+                    path=option.location,
                 )
-            return option, False
-        return Journal.open(option, target=target, durable=self._durable), True
+            return option, None
+        opened = Journal.open(option, target=target, durable=self._durable)
+        return opened, opened
 
     async def numbered(self) -> AsyncGenerator[tuple[int, Outcome], None]:
         """(input position, outcome) as each operation ends."""
@@ -268,8 +271,8 @@ class BatchRun:
         finally:
             await scheduler.stop()
             await source.aclose()
-            if owned and journal is not None:
-                await journal.aclose()
+            if owned is not None:
+                await owned.aclose()
 
 
 #: The async-iterator form: ``async for outcome in iter_batch(backend, operations): ...``
@@ -282,7 +285,7 @@ async def run_batch(
     operations: Operations,
     *,
     concurrency: int | None = None,
-    journal: str | os.PathLike[str] | Journal | None = None,
+    journal: str | os.PathLike[str] | JournalStore | None = None,
     durable: bool = False,
     on_progress: ProgressCallback | None = None,
     keep: Keep = "all",

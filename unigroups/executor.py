@@ -13,7 +13,7 @@ from .errors import (
     TransportError,
     UnigroupsError,
 )
-from .journal import Journal, JournalEntry
+from .journal import JournalEntry, JournalStore
 from .models import Group, GroupChanges, Member
 from .operations import Create, Delete, Operation, Outcome, Update
 from .protocol import GroupBackend
@@ -53,7 +53,9 @@ class Executor:
     less; a look-up that fails leaves the operation in doubt for the next run.
     """
 
-    def __init__(self, backend: GroupBackend, journal: Journal | None, send_budget: int) -> None:
+    def __init__(
+        self, backend: GroupBackend, journal: JournalStore | None, send_budget: int
+    ) -> None:
         self.backend = backend
         self.journal = journal
         self.send_budget = send_budget

@@ -16,19 +16,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import json
 import os
 import stat
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 import attrs
 
 from .errors import JournalError, ValidationError
 
-__all__ = ["Journal", "JournalEntry", "JournalTarget", "State"]
+__all__ = ["Journal", "JournalEntry", "JournalStore", "JournalTarget", "State"]
 
 State = Literal["started", "done", "failed", "in_doubt"]
 
@@ -57,6 +59,29 @@ class JournalTarget:
         return f"{self.backend} target {self.fingerprint}"
 
 
+@runtime_checkable
+class JournalStore(Protocol):
+    """Where a batch keeps its operations' states: ``Journal`` (a file) or another store,
+    e.g. ``unigroups.distributed.RedisJournal`` shared by many workers.
+
+    A store is opened (and locked for this run) before the batch starts; ``get`` answers
+    without I/O, ``record`` returns once the entry is kept and raises ``JournalError`` when
+    it cannot be, which ends the job at once.
+    """
+
+    @property
+    def target(self) -> JournalTarget: ...
+
+    @property
+    def location(self) -> str:
+        """Where it is kept, for messages (a path, a Redis key)."""
+        ...
+
+    def get(self, key: str) -> JournalEntry | None: ...
+
+    async def record(self, entry: JournalEntry) -> None: ...
+
+
 # What one key's last line said, kept small. A done operation with its group's id, what most
 # of a finished job's lines say, is kept as the bare id; anything else as (state, id, error).
 _Record = str | tuple[State, str | None, str | None]
@@ -66,6 +91,13 @@ def _pack(state: State, group_id: str | None, error: str | None) -> _Record:
     if state == "done" and group_id is not None and error is None:
         return group_id
     return (state, group_id, error)
+
+
+def entry_of(key: str, record: _Record) -> JournalEntry:
+    """The entry a packed record stands for."""
+    if isinstance(record, str):
+        return JournalEntry(key, "done", record)
+    return JournalEntry(key, *record)
 
 
 class Journal:
@@ -133,11 +165,11 @@ class Journal:
     def get(self, key: str) -> JournalEntry | None:
         """The last state recorded for ``key``, by an earlier run or by this one."""
         record = self._states.get(key)
-        if record is None:
-            return None
-        if isinstance(record, str):
-            return JournalEntry(key, "done", record)
-        return JournalEntry(key, *record)
+        return None if record is None else entry_of(key, record)
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
 
     def __len__(self) -> int:
         return len(self._states)
@@ -153,14 +185,9 @@ class Journal:
         Raises ``JournalError`` when the line cannot be written, and on every call after.
         """
         fd = self._writable()
-        _check_entry(entry)
-        line: dict[str, Any] = {"key": entry.key, "state": entry.state, "at": _now()}
-        if entry.group_id is not None:
-            line["group_id"] = entry.group_id
-        if entry.error is not None:
-            line["error"] = entry.error
+        line = entry_line(entry)
         try:
-            self._append(fd, _encode(line))
+            self._append(fd, line)
         except OSError as exc:
             raise self._fail("write to", exc) from exc
         self._states[entry.key] = _pack(_STATES[entry.state], entry.group_id, entry.error)
@@ -374,7 +401,8 @@ def _read(fd: int, path: Path, target: JournalTarget) -> tuple[dict[str, _Record
             if usual:
                 states[key] = _pack(state, group_id, error)
             else:
-                key, record = _parse_line(raw, number, path)  # raises, naming the line
+                # raises, naming the line
+                key, record = read_line(raw, functools.partial(_damaged, path, number))
                 states[key] = record
     return states, keep, True
 
@@ -426,25 +454,37 @@ def _check_header(raw: bytes, path: Path, target: JournalTarget) -> None:
         )
 
 
-def _parse_line(raw: bytes, number: int, path: Path) -> tuple[str, _Record]:
+def entry_line(entry: JournalEntry) -> bytes:
+    """The JSON line that records ``entry`` (the one shape every store keeps), after checking
+    that it will read back."""
+    _check_entry(entry)
+    line: dict[str, Any] = {"key": entry.key, "state": entry.state, "at": _now()}
+    if entry.group_id is not None:
+        line["group_id"] = entry.group_id
+    if entry.error is not None:
+        line["error"] = entry.error
+    return _encode(line)
+
+
+def read_line(raw: bytes, damaged: Callable[[str], JournalError]) -> tuple[str, _Record]:
+    """The key and packed state of one recorded line; ``damaged(problem)`` is raised when it is
+    not one (the caller says where the line is)."""
     data = _json_object(raw)
     if data is None:
-        raise _damaged(path, number, "not a JSON object")
+        raise damaged("not a JSON object")
     key, state = data.get("key"), _state(data.get("state"))
     group_id, error, at = data.get("group_id"), data.get("error"), data.get("at", 0)
     if not isinstance(key, str):
-        raise _damaged(path, number, f'"key" is {_shown(data, "key")}, not a string')
+        raise damaged(f'"key" is {_shown(data, "key")}, not a string')
     if state is None:
-        raise _damaged(
-            path, number, f'"state" is {_shown(data, "state")}, not one of {", ".join(_STATES)}'
-        )
+        raise damaged(f'"state" is {_shown(data, "state")}, not one of {", ".join(_STATES)}')
     for name, value in (("group_id", group_id), ("error", error)):
         if value is not None and not isinstance(value, str):
-            raise _damaged(path, number, f'"{name}" is {_shown(data, name)}, not a string')
+            raise damaged(f'"{name}" is {_shown(data, name)}, not a string')
     if not isinstance(at, int | float) or isinstance(at, bool):
-        raise _damaged(path, number, f'"at" is {_shown(data, "at")}, not a time')
+        raise damaged(f'"at" is {_shown(data, "at")}, not a time')
     if unknown := data.keys() - _FIELDS:
-        raise _damaged(path, number, f"unknown fields {', '.join(sorted(unknown))}")
+        raise damaged(f"unknown fields {', '.join(sorted(unknown))}")
     return key, _pack(state, group_id, error)
 
 

@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 
 from .. import batch
 from ..batch import BatchReport, Keep, Progress, ProgressCallback
-from ..journal import Journal
+from ..journal import JournalStore
 from ..operations import Operation
 from ._portal import CallerThread
 from .backend import SyncBackend
@@ -36,7 +36,7 @@ def run_batch(
     operations: Iterable[Operation],
     *,
     concurrency: int | None = None,
-    journal: str | os.PathLike[str] | Journal | None = None,
+    journal: str | os.PathLike[str] | JournalStore | None = None,
     durable: bool = False,
     on_progress: Callable[[Progress], object] | None = None,
     keep: Keep = "all",
