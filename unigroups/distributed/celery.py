@@ -1,0 +1,230 @@
+"""unigroups jobs as Celery tasks: submit a job in parts, run each part on any worker, gather
+one report.
+
+``CeleryJobs(app, redis_url=..., targets=...)`` registers two tasks on your app, on the
+producer and on every worker (import the same module in both). A job's operations are kept in
+Redis, routed by group into parts; each part is one task, acknowledged late, so a part taken by
+a worker that dies is delivered again (after the broker's visibility timeout) and resumed by
+another worker from the job's journal. A message carries the job id and a part number only:
+the target's options, and its secrets, come from the worker's own configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+import redis
+import redis.asyncio as aioredis
+from celery import Celery, chord
+from celery.result import AsyncResult
+from redis.exceptions import RedisError
+
+from ..cli.files import read_config
+from ..cli.targets import expand
+from ..errors import ConfigurationError, JournalError, ValidationError
+from ..operations import Operation
+from ..registry import open_backend
+from .jobs import JobReport, job_report, run_part, store_job
+from .keys import JobKeys, check_job_id
+from .limiter import RedisThrottle
+
+__all__ = ["CeleryJobs", "JobHandle"]
+
+RUN_PART = "unigroups.jobs.run_part"
+GATHER = "unigroups.jobs.gather"
+# Infrastructure that comes back (Redis restarting, a part still held by a live run): the
+# part is tried again later, not failed.
+_TRY_AGAIN = (JournalError, RedisError, OSError)
+
+
+@attrs.frozen
+class JobHandle:
+    """A submitted job: ``get(timeout)`` waits for its report; ``report()`` tells where it
+    stands now."""
+
+    job_id: str
+    result: AsyncResult[Any] | None
+    jobs: CeleryJobs = attrs.field(repr=False)
+
+    def get(self, timeout: float) -> JobReport:
+        """The report once every part ended; celery's TimeoutError after ``timeout`` s."""
+        if self.result is None:
+            return self.report()
+        return JobReport.from_dict(self.result.get(timeout=timeout))
+
+    def report(self) -> JobReport:
+        return self.jobs.report(self.job_id)
+
+
+class CeleryJobs:
+    """unigroups' job tasks on ``app``.
+
+    ``redis_url``: the Redis that holds jobs, their journals and the shared limits (it may be
+    the broker's). ``targets``: on workers, where targets are defined: a ``unigroups.toml``
+    path (``[targets.NAME]`` tables, secrets as ``${ENV_VAR}``) or a mapping of names to
+    ``{"backend": ..., **options}``. Each target's ``max_concurrency`` (default 10) and
+    ``throttle`` ("adaptive" or "fixed") become one limit shared by every worker, keyed by
+    where the target points (two targets on one org share it). ``concurrency``: operations
+    in flight per part; ``lease``: seconds a dead worker keeps its part and its slots.
+    """
+
+    def __init__(
+        self,
+        app: Celery,
+        *,
+        redis_url: str,
+        targets: str | os.PathLike[str] | Mapping[str, Mapping[str, Any]] | None = None,
+        concurrency: int = 10,
+        lease: float = 30.0,
+        keep_for: float = 7 * 86400,
+        prefix: str = "unigroups:",
+        retry_every: float = 2.0,
+    ) -> None:
+        if not isinstance(redis_url, str) or not redis_url.startswith(("redis://", "rediss://")):
+            raise ConfigurationError("redis_url must be a redis:// or rediss:// URL")
+        self.app = app
+        self.redis_url = redis_url
+        self._targets_option = targets
+        self._targets: dict[str, dict[str, Any]] | None = None
+        self.concurrency = concurrency
+        self.lease = lease
+        self.keep_for = keep_for
+        self.prefix = prefix
+        self.retry_every = retry_every
+        self._limit_keys: dict[str, str] = {}
+        self._client: redis.Redis | None = None
+        self.run_part_task = app.task(
+            name=RUN_PART,
+            bind=True,
+            acks_late=True,
+            reject_on_worker_lost=True,
+            max_retries=None,
+        )(self._run_part_task)
+        self.gather_task = app.task(name=GATHER)(self._gather_task)
+
+    def __repr__(self) -> str:
+        return f"CeleryJobs(app={self.app.main!r})"
+
+    # -- the producer ---------------------------------------------------------------------
+
+    @property
+    def client(self) -> redis.Redis:
+        if self._client is None:
+            self._client = redis.Redis.from_url(self.redis_url)
+        return self._client
+
+    def keys(self, job_id: str) -> JobKeys:
+        return JobKeys(job_id, f"{self.prefix}job:")
+
+    def submit(
+        self,
+        operations: Iterable[Operation],
+        *,
+        target: str,
+        parts: int = 16,
+        job_id: str | None = None,
+    ) -> JobHandle:
+        """Keep the operations in Redis and queue one task per part that holds any.
+
+        Operations on one group go to one part, in the order given. ``target`` names a
+        target of the workers' configuration. Raises ``ValidationError`` (nothing queued)
+        for a bad operation, a duplicate key, or a job id in use.
+        """
+        job_id = check_job_id(job_id) if job_id is not None else uuid.uuid4().hex
+        keys = self.keys(job_id)
+        used = store_job(
+            self.client, keys, operations, target=target, parts=parts, keep_for=self.keep_for
+        )
+        if not used:
+            return JobHandle(job_id, None, self)
+        header = [self.run_part_task.s(job_id, part) for part in used]
+        result = chord(header)(self.gather_task.s(job_id))
+        return JobHandle(job_id, result, self)
+
+    def report(self, job_id: str) -> JobReport:
+        return job_report(self.client, self.keys(job_id))
+
+    # -- the workers ----------------------------------------------------------------------
+
+    def _run_part_task(self, task: Any, job_id: str, part: int) -> dict[str, int]:
+        try:
+            return asyncio.run(self.run_part(job_id, part))
+        except _TRY_AGAIN as exc:
+            # Delivered again later: the journal makes the next run skip what is done.
+            raise task.retry(exc=exc, countdown=self.retry_every) from None
+
+    def _gather_task(self, _counts: list[dict[str, int]], job_id: str) -> dict[str, Any]:
+        return self.report(job_id).to_dict()
+
+    async def run_part(self, job_id: str, part: int) -> dict[str, int]:
+        """Run one part of a job here (what the task does, callable without Celery)."""
+        keys = self.keys(job_id)
+        client = aioredis.Redis.from_url(self.redis_url)
+        try:
+            name = await client.hget(keys.meta, "target")
+            if name is None:
+                raise ValidationError(f"no job {job_id!r} (never submitted, or expired)")
+            target = name.decode()
+            backend_name, options = self.target(target)
+            throttle = RedisThrottle(
+                client,
+                await self._limit_key(target, backend_name, options),
+                int(options.get("max_concurrency", 10)),
+                mode="fixed" if options.get("throttle") == "fixed" else "adaptive",
+                lease=self.lease,
+            )
+            async with throttle:
+                backend = open_backend(backend_name, {**options, "throttle": throttle})
+                async with backend:
+                    return await run_part(
+                        client,
+                        keys,
+                        part,
+                        backend,
+                        concurrency=self.concurrency,
+                        lease=self.lease,
+                    )
+        finally:
+            await client.aclose()
+
+    def target(self, name: str) -> tuple[str, dict[str, Any]]:
+        """(backend name, options) of the target ``name`` in this worker's configuration."""
+        if self._targets is None:
+            self._targets = _read_targets(self._targets_option)
+        if name not in self._targets:
+            known = ", ".join(sorted(self._targets)) or "none configured"
+            raise ConfigurationError(
+                f"this worker has no target named {name!r} (targets: {known})", option="target"
+            )
+        table = dict(self._targets[name])
+        backend = table.pop("backend", None)
+        if not isinstance(backend, str):
+            raise ConfigurationError(f'target {name!r} has no backend = "..."', option="backend")
+        return backend, expand(table, f"targets.{name}")
+
+    async def _limit_key(self, target: str, backend_name: str, options: dict[str, Any]) -> str:
+        """One limit per place a target points to (its fingerprint, never a secret)."""
+        if target not in self._limit_keys:
+            probe = open_backend(backend_name, options)  # sends nothing
+            try:
+                fingerprint = getattr(probe, "fingerprint", None)
+                where = fingerprint() if callable(fingerprint) else "unknown"
+            finally:
+                await probe.aclose()
+            self._limit_keys[target] = f"{backend_name}:{where}"
+        return self._limit_keys[target]
+
+
+def _read_targets(
+    option: str | os.PathLike[str] | Mapping[str, Mapping[str, Any]] | None,
+) -> dict[str, dict[str, Any]]:
+    if option is None:
+        return {}
+    if isinstance(option, Mapping):
+        return {str(name): dict(table) for name, table in option.items()}
+    return dict(read_config(os.fspath(option)).targets)
