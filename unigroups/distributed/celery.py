@@ -12,7 +12,9 @@ the target's options, and its secrets, come from the worker's own configuration.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -34,6 +36,8 @@ from .keys import JobKeys, check_job_id
 from .limiter import RedisThrottle
 
 __all__ = ["CeleryJobs", "JobHandle"]
+
+log = logging.getLogger("unigroups.distributed.celery")
 
 RUN_PART = "unigroups.jobs.run_part"
 GATHER = "unigroups.jobs.gather"
@@ -70,7 +74,9 @@ class CeleryJobs:
     ``{"backend": ..., **options}``. Each target's ``max_concurrency`` (default 10) and
     ``throttle`` ("adaptive" or "fixed") become one limit shared by every worker, keyed by
     where the target points (two targets on one org share it). ``concurrency``: operations
-    in flight per part; ``lease``: seconds a dead worker keeps its part and its slots.
+    in flight per part; ``lease``: seconds a dead worker keeps its part and its slots;
+    ``retry_for``: how long a part waits for Redis to come back (or for a live run that
+    holds it) before its task fails.
     """
 
     def __init__(
@@ -83,7 +89,8 @@ class CeleryJobs:
         lease: float = 30.0,
         keep_for: float = 7 * 86400,
         prefix: str = "unigroups:",
-        retry_every: float = 2.0,
+        retry_every: float = 1.0,
+        retry_for: float = 600.0,
     ) -> None:
         if not isinstance(redis_url, str) or not redis_url.startswith(("redis://", "rediss://")):
             raise ConfigurationError("redis_url must be a redis:// or rediss:// URL")
@@ -96,16 +103,22 @@ class CeleryJobs:
         self.keep_for = keep_for
         self.prefix = prefix
         self.retry_every = retry_every
+        self.retry_for = retry_for
         self._limit_keys: dict[str, str] = {}
         self._client: redis.Redis | None = None
-        self.run_part_task = app.task(
-            name=RUN_PART,
-            bind=True,
-            acks_late=True,
-            reject_on_worker_lost=True,
-            max_retries=None,
-        )(self._run_part_task)
-        self.gather_task = app.task(name=GATHER)(self._gather_task)
+        jobs = self
+
+        # Acknowledged when done, not when taken: a part whose worker dies is delivered again.
+        @app.task(name=RUN_PART, acks_late=True, reject_on_worker_lost=True)
+        def run_part_task(job_id: str, part: int) -> dict[str, int]:
+            return jobs.run_part_until_done(job_id, part)
+
+        @app.task(name=GATHER)
+        def gather_task(_counts: list[dict[str, int]], job_id: str) -> dict[str, Any]:
+            return jobs.report(job_id).to_dict()
+
+        self.run_part_task = run_part_task
+        self.gather_task = gather_task
 
     def __repr__(self) -> str:
         return f"CeleryJobs(app={self.app.main!r})"
@@ -151,15 +164,30 @@ class CeleryJobs:
 
     # -- the workers ----------------------------------------------------------------------
 
-    def _run_part_task(self, task: Any, job_id: str, part: int) -> dict[str, int]:
-        try:
-            return asyncio.run(self.run_part(job_id, part))
-        except _TRY_AGAIN as exc:
-            # Delivered again later: the journal makes the next run skip what is done.
-            raise task.retry(exc=exc, countdown=self.retry_every) from None
+    def run_part_until_done(self, job_id: str, part: int) -> dict[str, int]:
+        """Run the part; while Redis is away or another live run holds the part, wait and
+        run it again (the journal skips what is done), for at most ``retry_for`` seconds.
 
-    def _gather_task(self, _counts: list[dict[str, int]], job_id: str) -> dict[str, Any]:
-        return self.report(job_id).to_dict()
+        Retried here rather than by a new message: publishing one needs the broker, which
+        may be the very Redis that is away.
+        """
+        deadline = time.monotonic() + self.retry_for
+        pause = self.retry_every
+        while True:
+            try:
+                return asyncio.run(self.run_part(job_id, part))
+            except _TRY_AGAIN as exc:
+                if time.monotonic() + pause > deadline:
+                    raise
+                log.warning(
+                    "part %d of job %s stopped (%s); running it again in %g s",
+                    part,
+                    job_id,
+                    exc,
+                    pause,
+                )
+                time.sleep(pause)
+                pause = min(pause * 2, 10.0)
 
     async def run_part(self, job_id: str, part: int) -> dict[str, int]:
         """Run one part of a job here (what the task does, callable without Celery)."""
@@ -169,7 +197,7 @@ class CeleryJobs:
             name = await client.hget(keys.meta, "target")
             if name is None:
                 raise ValidationError(f"no job {job_id!r} (never submitted, or expired)")
-            target = name.decode()
+            target = name.decode() if isinstance(name, bytes) else name
             backend_name, options = self.target(target)
             throttle = RedisThrottle(
                 client,

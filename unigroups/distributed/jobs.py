@@ -226,7 +226,7 @@ class JobReport:
         return f"job {self.job_id} on {self.target}: {len(self.outcomes)} operations, {counts}"
 
     def to_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self, recurse=True, retain_collection_types=False)
+        return attrs.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobReport:

@@ -30,8 +30,14 @@ def make_jobs(
     """The app and its job tasks: broker, results, journals and limits all on ``redis_url``."""
     app = Celery("unigroups_testing", broker=redis_url, backend=redis_url)
     app.conf.update(
-        # A part taken by a worker that died is delivered again after this many seconds.
-        broker_transport_options={"visibility_timeout": visibility_timeout},
+        # A part taken by a worker that died is delivered again once it has been unacknowledged
+        # this many seconds, found by a sweep every second (kombu's default sweeps every
+        # 10 x 10 s).
+        broker_transport_options={
+            "visibility_timeout": visibility_timeout,
+            "unacked_restore_interval": 1,
+            "unacked_restore_throttle": 1,
+        },
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
