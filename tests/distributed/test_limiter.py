@@ -8,7 +8,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -75,6 +77,18 @@ async def main():
 
 asyncio.run(main())
 """
+
+
+async def until(read: Callable[[], Awaitable[Any]], want: Any) -> Any:
+    """Read until the value is ``want`` (or passes ``want`` if it is a test), at most
+    two seconds: a throttle's releases reach Redis in the background."""
+    test = want if callable(want) else lambda value: value == want
+    async with asyncio.timeout(2):
+        while True:
+            value = await read()
+            if value is not None and test(value):
+                return value
+            await asyncio.sleep(0.005)
 
 
 def python(code: str, *args: object) -> list[str]:
@@ -153,6 +167,31 @@ async def test_a_429_seen_by_one_process_lowers_the_limit_of_every_other(redis_u
         assert b.stats.limit == 6
         assert b.stats.rate_limited == 1
         b.release(permit, "ok")
+
+
+async def test_a_burst_of_429s_from_several_processes_decreases_once_then_successes_grow_it(
+    redis_url: str,
+) -> None:
+    state = "unigroups:limit:{org-1}:state"
+    client = aioredis.Redis.from_url(redis_url)
+    async with (
+        RedisThrottle(redis_url, "org-1", 8, mode="adaptive") as a,
+        RedisThrottle(redis_url, "org-1", 8, mode="adaptive") as b,
+    ):
+        taken = [await a.acquire(max_wait=1), await b.acquire(max_wait=1)]
+        for throttle, permit in zip((a, b), taken, strict=True):
+            assert permit is not None
+            throttle.release(permit, "rate_limited")  # one overload, answered twice
+        await until(lambda: client.hget(state, "rate_limited"), b"2")
+        assert float(await client.hget(state, "limit")) == 6.0  # x0.75 once, not twice
+        for _ in range(6):
+            permit = await b.acquire(max_wait=1)
+            assert permit is not None
+            b.release(permit, "ok")
+        # Six steps of 1/limit: 6 -> 6.94 (six of +1 would pass 7.5).
+        grown = await until(lambda: client.hget(state, "limit"), lambda v: float(v) > 6.9)
+        assert float(grown) < 7.5
+    await client.aclose()
 
 
 async def test_a_retry_after_from_one_process_pauses_every_other(redis_url: str) -> None:
@@ -301,14 +340,16 @@ async def test_instances_share_the_cap_and_a_busy_one_does_not_starve_another(
     redis_url: str,
 ) -> None:
     holding = most = 0
+    stop = asyncio.Event()
     async with (
         RedisThrottle(redis_url, "org-1", 2) as busy,
         RedisThrottle(redis_url, "org-1", 2) as other,
     ):
 
-        async def use(throttle: RedisThrottle, times: int) -> None:
+        async def use(throttle: RedisThrottle, times: int | None = None) -> None:
             nonlocal holding, most
-            for _ in range(times):
+            done = 0
+            while (times is None and not stop.is_set()) or (times is not None and done < times):
                 permit = await throttle.acquire(max_wait=5)
                 assert permit is not None
                 holding += 1
@@ -316,16 +357,20 @@ async def test_instances_share_the_cap_and_a_busy_one_does_not_starve_another(
                 await asyncio.sleep(0.002)
                 holding -= 1
                 throttle.release(permit, "ok")
+                done += 1
 
-        # busy keeps handing its slots to its own waiters; other must still get turns.
-        crowd = [asyncio.create_task(use(busy, 40)) for _ in range(10)]
-        await asyncio.sleep(0.02)
-        started = time.monotonic()
-        late = await other.acquire(max_wait=1)
-        assert late is not None, "a process with waiters kept every slot to itself"
-        assert time.monotonic() - started < 1
-        other.release(late, "ok")
-        await asyncio.gather(*crowd, use(other, 20))
+        # busy keeps every slot full and has waiters (it could hand its slots to them for
+        # ever); other must still get turns, well within its max_wait.
+        crowd = [asyncio.create_task(use(busy)) for _ in range(10)]
+        try:
+            await asyncio.sleep(0.05)
+            late = await other.acquire(max_wait=0.5)
+            assert late is not None, "a process with waiters kept every slot to itself"
+            other.release(late, "ok")
+            await use(other, 10)
+        finally:
+            stop.set()
+            await asyncio.gather(*crowd)
         assert most <= 2
 
 

@@ -66,7 +66,9 @@ import attrs
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import ConfigurationError
 from ..http.throttle import Permit, SendOutcome, ThrottleStats
@@ -77,6 +79,8 @@ log = logging.getLogger("unigroups.distributed.limiter")
 
 #: Errors that mean "Redis could not be asked" (down, restarting, slow, a broken link).
 _UNREACHABLE: Final = (RedisError, OSError, TimeoutError)
+#: Of those, the ones after which a script may have run with its answer lost.
+_ANSWER_LOST: Final = (RedisTimeoutError, TimeoutError)
 
 # The AIMD constants of AdaptiveThrottle's defaults.
 _DECREASE: Final = 0.75
@@ -483,7 +487,8 @@ class RedisThrottle:
     async def _script(self, lua: str, args: list[Any]) -> list[Any]:
         script = self._scripts.get(lua)
         if script is None:
-            assert self._client is not None
+            if self._client is None:
+                raise RedisConnectionError("the throttle is closed")
             script = self._scripts[lua] = self._client.register_script(lua)
         argv = ["1" if self.mode == "adaptive" else "0", self.max_limit, *args]
         reply: list[Any] = await script(keys=self._keys, args=argv)
@@ -520,7 +525,8 @@ class RedisThrottle:
                     _ACQUIRE, [self._lease_ms, self._id, self._wait_ttl_ms, token]
                 )
         except _UNREACHABLE as error:
-            self._abandon([token])  # it may have been granted before the answer was lost
+            if isinstance(error, _ANSWER_LOST):
+                self._abandon([token])  # it may have been granted before the answer was lost
             log.debug("%s: Redis not reached (%s)", self.key, self._redact(error))
             return None
         except asyncio.CancelledError:
@@ -603,7 +609,8 @@ class RedisThrottle:
                             _ACQUIRE, [self._lease_ms, self._id, self._wait_ttl_ms, *tokens]
                         )
                 except _UNREACHABLE as error:
-                    self._abandon(tokens)
+                    if isinstance(error, _ANSWER_LOST):
+                        self._abandon(tokens)
                     log.debug("%s: Redis not reached (%s)", self.key, self._redact(error))
                     backoff = min(0.25, max(0.01, backoff * 2))
                     await self._nap(backoff)
@@ -681,8 +688,13 @@ class RedisThrottle:
 
     def _abandon(self, tokens: list[str]) -> None:
         """Drop tokens that may hold slots nobody here will use (no lesson learnt)."""
-        if tokens:
-            self._spawn(self._forget(tokens))
+        if not tokens:
+            return
+        if (self._closed and self._client is None) or len(self._tasks) > 4 * self.max_limit + 16:
+            # Closed, or Redis is slow to answer: their leases run out instead.
+            log.debug("%s: %d unused lease(s) left to expire", self.key, len(tokens))
+            return
+        self._spawn(self._forget(tokens))
 
     async def _forget(self, tokens: list[str]) -> None:
         try:
