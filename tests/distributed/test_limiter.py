@@ -240,6 +240,22 @@ async def test_a_pause_longer_than_max_wait_refuses_at_once(redis_url: str) -> N
         assert b.stats.paused_for > 1e8
 
 
+async def test_a_waiter_is_refused_as_soon_as_a_pause_outlasts_its_wait(redis_url: str) -> None:
+    async with (
+        RedisThrottle(redis_url, "org-1", 1) as a,
+        RedisThrottle(redis_url, "org-1", 1) as b,
+    ):
+        permit = await a.acquire(max_wait=1)
+        assert permit is not None
+        started = time.monotonic()
+        waiting = asyncio.create_task(b.acquire(max_wait=3))
+        await asyncio.sleep(0.05)
+        a.release(permit, "rate_limited", 60)  # b is queued when the pause begins
+        assert await waiting is None
+        assert time.monotonic() - started < 1.5, "it waited out its max_wait"
+        assert b.stats.refused == 1 and b.stats.paused_for > 50
+
+
 async def test_a_full_cap_refuses_when_max_wait_runs_out(redis_url: str) -> None:
     async with (
         RedisThrottle(redis_url, "org-1", 2) as a,

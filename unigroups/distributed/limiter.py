@@ -597,7 +597,8 @@ class RedisThrottle:
                 for waiter in self._waiters:
                     if waiter.deadline < self._paused_until and not waiter.future.done():
                         waiter.future.set_result(None)
-                if any(not w.future.done() for w in self._waiters):
+                self._waiters = collections.deque(w for w in self._waiters if not w.future.done())
+                if self._waiters:
                     await asyncio.sleep(self._paused_until - now)
                 continue
             wanted = self._unserved()
