@@ -38,6 +38,7 @@ class CeleryWorkers:
         visibility_timeout: float = 8.0,
         threads: int = 4,
         concurrency: int = 10,
+        token: str = "test-token",
         start_timeout: float = 60.0,
     ) -> None:
         self.count = count
@@ -52,7 +53,7 @@ class CeleryWorkers:
             "UNIGROUPS_WORKER_LEASE": str(lease),
             "UNIGROUPS_WORKER_VISIBILITY": str(visibility_timeout),
             "UNIGROUPS_WORKER_CONCURRENCY": str(concurrency),
-            "UNIGROUPS_EMULATOR_TOKEN": "test-token",
+            "UNIGROUPS_EMULATOR_TOKEN": token,  # the workers' secret, never in a message
         }
         self.processes: list[subprocess.Popen[bytes]] = []
 
