@@ -16,7 +16,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from ..errors import ValidationError
 from ..models import Group, GroupChanges, Member, MemberKind, Unset
 from ..operations import Create, Delete, Operation, Update
-from ..options import structure_error
+from ..options import strict_converter, structure_error
 
 __all__ = ["dumps_operation", "loads_operation"]
 
@@ -26,10 +26,16 @@ _LEFT_OUT = ("id", "created_at", "modified_at", "backend", "raw")
 
 
 def _converter() -> cattrs.Converter:
-    c = cattrs.Converter(omit_if_default=True, forbid_extra_keys=True)
+    # Strict: a value of the wrong type is refused, never coerced ("false" is not True).
+    c = strict_converter()
     c.register_structure_hook(MemberKind, lambda value, _type: MemberKind(value))
     # A description sent is a string or null (clear it); UNSET is never written.
     c.register_structure_hook(str | Unset | None, _description)
+    # Members first: a class's hook takes its fields' hooks when it is made.
+    for part in (Member, GroupChanges):
+        c.register_unstructure_hook(
+            part, make_dict_unstructure_fn(part, c, _cattrs_omit_if_default=True)
+        )
     group_fields: dict[str, Any] = {name: override(omit=True) for name in _LEFT_OUT}
     c.register_unstructure_hook(
         Group,
@@ -45,10 +51,6 @@ def _converter() -> cattrs.Converter:
             make_dict_unstructure_fn(
                 cls, c, _cattrs_omit_if_default=True, key=override(omit_if_default=False)
             ),
-        )
-    for part in (GroupChanges, Member):
-        c.register_unstructure_hook(
-            part, make_dict_unstructure_fn(part, c, _cattrs_omit_if_default=True)
         )
     return c
 

@@ -88,11 +88,17 @@ def store_job(
             f"must be an iterable of operations, not {type(operations).__name__}",
             field="operations",
         )
-    if not client.hsetnx(keys.meta, "target", target):
+    # A job's journal outlives its operations when a run outlived them: a new job under
+    # its id would read its states and skip its own operations as done.
+    if client.exists(keys.states, keys.target, keys.finished) or not client.hsetnx(
+        keys.meta, "target", target
+    ):
         raise ValidationError(f"the job {keys.job!r} exists already", field="job_id")
     used: set[int] = set()
     try:
-        total = _write_operations(client, keys, operations, parts, used)
+        # Every key lives no longer than the job, even if this process dies while writing.
+        client.pexpire(keys.meta, keep_ms)
+        total = _write_operations(client, keys, operations, parts, used, keep_ms)
     except BaseException:
         client.delete(keys.meta, *(keys.operations(part) for part in range(parts)))
         raise
@@ -105,7 +111,12 @@ def store_job(
 
 
 def _write_operations(
-    client: redis.Redis, keys: JobKeys, operations: Iterable[Operation], parts: int, used: set[int]
+    client: redis.Redis,
+    keys: JobKeys,
+    operations: Iterable[Operation],
+    parts: int,
+    used: set[int],
+    keep_ms: int,
 ) -> int:
     seen: set[str] = set()
     pipe = client.pipeline(transaction=False)
@@ -117,8 +128,10 @@ def _write_operations(
             raise ValidationError(f"two operations share the key {op.key!r}", field="operations")
         seen.add(op.key)
         part = part_of(op, parts)
-        used.add(part)
         pipe.rpush(keys.operations(part), f"[{number},{dumps_operation(op)}]")
+        if part not in used:
+            used.add(part)
+            pipe.pexpire(keys.operations(part), keep_ms)
         pending += 1
         if pending == _PAGE:
             pipe.execute()
@@ -185,7 +198,18 @@ async def run_part(
             backend, ops, concurrency=concurrency, journal=journal, keep="failures"
         )
     await client.sadd(keys.finished, part)
+    await _expire_with_job(client, keys)
     return {"done": report.done, "failed": report.failed, "skipped": report.skipped}
+
+
+async def _expire_with_job(client: aioredis.Redis, keys: JobKeys) -> None:
+    """The journal's keys (made by runs, with no lifetime) expire when the job does."""
+    left = await client.pttl(keys.meta)
+    if left > 0:
+        pipe = client.pipeline(transaction=False)
+        for key in (keys.states, keys.target, keys.finished):
+            pipe.pexpire(key, left)
+        await pipe.execute()
 
 
 # -- the report -----------------------------------------------------------------------------
@@ -239,6 +263,8 @@ def job_report(client: redis.Redis, keys: JobKeys) -> JobReport:
     meta = client.hgetall(keys.meta)
     if not meta:
         raise ValidationError(f"no job {keys.job!r} (never submitted, or expired)", field="job_id")
+    if b"parts" not in meta:
+        raise ValidationError(f"the job {keys.job!r} is still being stored", field="job_id")
     parts = int(meta[b"parts"])
     outcomes = [outcome for part in range(parts) for outcome in _part_outcomes(client, keys, part)]
     outcomes.sort(key=lambda outcome: outcome.number)
@@ -275,6 +301,8 @@ def _outcome(number: int, op: Operation, line: bytes | None, keys: JobKeys) -> J
         return JournalError(f"the journal {where} is damaged at {op.key!r}: {problem}", path=where)
 
     key, record = read_line(line, damaged)
+    if key != op.key:
+        raise damaged(f"it names {key!r}")
     entry = entry_of(key, record)
     status: OutcomeStatus
     if entry.state == "done":
