@@ -462,3 +462,11 @@ def test_a_job_of_no_operations_is_reported_at_once(jobs: CeleryJobs, client: re
     assert (report.job_id, report.target, report.outcomes) == ("empty", "org0", ())
     assert str(report) == "job empty on org0: 0 operations, 0 done, 0 failed, 0 in doubt, 0 not run"
     assert client.llen("celery") == 0
+
+
+def test_a_keep_for_under_a_second_is_refused_before_anything_is_written(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    with pytest.raises(ValidationError, match="at least 1 second"):
+        store_job(client, JobKeys("tiny"), [Delete("1")], target="org0", keep_for=1e-4)
+    assert client.keys("*") == []
+    client.close()

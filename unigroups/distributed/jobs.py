@@ -81,6 +81,8 @@ def store_job(
     """
     parts = _check_parts(parts)
     keep_ms = int(_check_seconds(keep_for, "keep_for") * 1000)
+    if keep_ms < 1000:  # less would expire the job while it is being written
+        raise ValidationError(f"must be at least 1 second, not {keep_for!r}", field="keep_for")
     if not isinstance(target, str) or not target:
         raise ValidationError(f"must be a target's name, not {target!r}", field="target")
     if isinstance(operations, (str, bytes)) or not isinstance(operations, Iterable):
