@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from unigroups.testing.processes import end_process, log_tail
+
 __all__ = ["CeleryWorkers", "WorkersError"]
 
 
@@ -94,11 +96,7 @@ class CeleryWorkers:
             return False
 
     def _tail(self, number: int) -> str:
-        try:
-            lines = self.log(number).read_text(errors="replace").splitlines()
-        except OSError:
-            return "no log"
-        return " | ".join(lines[-8:]) or "empty log"
+        return log_tail(self.log(number), 8)
 
     def kill(self, number: int) -> int:
         """SIGKILL worker ``number`` (nothing of it runs after); return its pid."""
@@ -109,14 +107,7 @@ class CeleryWorkers:
 
     def stop(self) -> None:
         for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            end_process(process, signal.SIGTERM)
 
     def __enter__(self) -> CeleryWorkers:
         return self.start()

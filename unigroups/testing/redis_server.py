@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from unigroups.testing.processes import end_process, log_tail
+
 __all__ = ["RedisServer", "RedisServerError", "redis_server_binary"]
 
 LOOPBACK = "127.0.0.1"
@@ -125,22 +127,12 @@ class RedisServer:
             return False
 
     def _log_tail(self) -> str:
-        try:
-            lines = (self.folder / "redis.log").read_text(errors="replace").splitlines()
-        except OSError:
-            return "no log"
-        return " | ".join(lines[-5:]) or "empty log"
+        return log_tail(self.folder / "redis.log", 5)
 
     def _stop(self, sig: signal.Signals) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(sig)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        if process is not None:
+            end_process(process, sig)
 
     def kill(self) -> None:
         """SIGKILL: nothing is flushed beyond what the append-only file already holds."""
