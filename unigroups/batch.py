@@ -232,11 +232,7 @@ class BatchRun:
     def _open_journal(self) -> tuple[JournalStore | None, Journal | None]:
         """The store to record in, and the file journal this run opened (and closes)."""
         option = self._journal_option
-        fingerprint = getattr(self.backend, "fingerprint", None)
-        target = JournalTarget(
-            backend=self.backend.name,
-            fingerprint=fingerprint() if callable(fingerprint) else "unknown",
-        )
+        target = JournalTarget.of(self.backend)
         if option is None:
             return None, None
         if isinstance(option, JournalStore):

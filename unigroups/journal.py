@@ -58,6 +58,13 @@ class JournalTarget:
     def __str__(self) -> str:
         return f"{self.backend} target {self.fingerprint}"
 
+    @classmethod
+    def of(cls, backend: Any) -> JournalTarget:
+        """Where ``backend`` points: its name and its ``fingerprint()`` ("unknown" for a
+        backend that has none)."""
+        fingerprint = getattr(backend, "fingerprint", None)
+        return cls(backend.name, fingerprint() if callable(fingerprint) else "unknown")
+
 
 @runtime_checkable
 class JournalStore(Protocol):

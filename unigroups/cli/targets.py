@@ -8,37 +8,13 @@ file itself can be committed.
 from __future__ import annotations
 
 import json
-import os
-import re
 from typing import Any
 
 from ..errors import ConfigurationError
+from ..targets import expand, resolve_target
 from .files import ConfigFile
 
 __all__ = ["expand", "parse_option", "target_options"]
-
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def expand(value: Any, where: str) -> Any:
-    """``${VAR}`` replaced from the environment, in strings and nested tables."""
-    if isinstance(value, str):
-
-        def lookup(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name not in os.environ:
-                raise ConfigurationError(
-                    f"{where} needs the environment variable {name}, which is not set",
-                    option=where,
-                )
-            return os.environ[name]
-
-        return _VARIABLE.sub(lookup, value)
-    if isinstance(value, dict):
-        return {k: expand(v, f"{where}.{k}") for k, v in value.items()}
-    if isinstance(value, list):
-        return [expand(v, where) for v in value]
-    return value
 
 
 def parse_option(text: str) -> tuple[str, Any]:
@@ -60,14 +36,7 @@ def target_options(
     extra = dict(parse_option(o) for o in options)
     if backend is not None:
         return backend, extra
-    targets = config.targets
     if name is None:
         raise ConfigurationError("name a target, or give --backend", option="target")
-    if name not in targets:
-        known = ", ".join(sorted(targets)) or "none in the config file"
-        raise ConfigurationError(f"no target named {name!r} (targets: {known})", option="target")
-    table = dict(targets[name])
-    backend_name = table.pop("backend", None)
-    if not isinstance(backend_name, str):
-        raise ConfigurationError(f'target {name!r} has no backend = "..."', option="backend")
-    return backend_name, {**expand(table, f"targets.{name}"), **extra}
+    backend_name, configured = resolve_target(config.targets, name)
+    return backend_name, {**configured, **extra}

@@ -17,7 +17,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import redis
@@ -27,10 +27,12 @@ from celery.result import AsyncResult
 from redis.exceptions import RedisError
 
 from ..cli.files import read_config
-from ..cli.targets import expand
 from ..errors import ConfigurationError, JournalError, ValidationError
+from ..http import AdaptiveThrottle
+from ..journal import JournalTarget
 from ..operations import Operation
 from ..registry import open_backend
+from ..targets import resolve_target
 from .jobs import JobReport, job_report, run_part, store_job
 from .keys import JobKeys, check_job_id
 from .limiter import RedisThrottle
@@ -104,7 +106,7 @@ class CeleryJobs:
         self.prefix = prefix
         self.retry_every = retry_every
         self.retry_for = retry_for
-        self._limit_keys: dict[str, str] = {}
+        self._limits: dict[str, tuple[str, int, Literal["fixed", "adaptive"]]] = {}
         self._client: redis.Redis | None = None
         jobs = self
 
@@ -199,13 +201,8 @@ class CeleryJobs:
                 raise ValidationError(f"no job {job_id!r} (never submitted, or expired)")
             target = name.decode() if isinstance(name, bytes) else name
             backend_name, options = self.target(target)
-            throttle = RedisThrottle(
-                client,
-                await self._limit_key(target, backend_name, options),
-                int(options.get("max_concurrency", 10)),
-                mode="fixed" if options.get("throttle") == "fixed" else "adaptive",
-                lease=self.lease,
-            )
+            key, limit, mode = await self._shared_limit(target, backend_name, options)
+            throttle = RedisThrottle(client, key, limit, mode=mode, lease=self.lease)
             async with throttle:
                 backend = open_backend(backend_name, {**options, "throttle": throttle})
                 async with backend:
@@ -224,28 +221,30 @@ class CeleryJobs:
         """(backend name, options) of the target ``name`` in this worker's configuration."""
         if self._targets is None:
             self._targets = _read_targets(self._targets_option)
-        if name not in self._targets:
-            known = ", ".join(sorted(self._targets)) or "none configured"
-            raise ConfigurationError(
-                f"this worker has no target named {name!r} (targets: {known})", option="target"
-            )
-        table = dict(self._targets[name])
-        backend = table.pop("backend", None)
-        if not isinstance(backend, str):
-            raise ConfigurationError(f'target {name!r} has no backend = "..."', option="backend")
-        return backend, expand(table, f"targets.{name}")
+        return resolve_target(self._targets, name)
 
-    async def _limit_key(self, target: str, backend_name: str, options: dict[str, Any]) -> str:
-        """One limit per place a target points to (its fingerprint, never a secret)."""
-        if target not in self._limit_keys:
-            probe = open_backend(backend_name, options)  # sends nothing
+    async def _shared_limit(
+        self, target: str, backend_name: str, options: dict[str, Any]
+    ) -> tuple[str, int, Literal["fixed", "adaptive"]]:
+        """(key, limit, mode) of the one limit every worker keeps for this target.
+
+        Read from the target opened as configured (which sends nothing): its options checked
+        as the backend checks them, its limit and throttle mode, and where it points (its
+        fingerprint, never a secret), so that two target names for one org share a limit.
+        """
+        if target not in self._limits:
+            probe = open_backend(backend_name, options)
             try:
-                fingerprint = getattr(probe, "fingerprint", None)
-                where = fingerprint() if callable(fingerprint) else "unknown"
+                throttle = getattr(probe, "throttle", None)
+                limit = throttle.stats.max_limit if throttle is not None else 10
+                mode: Literal["fixed", "adaptive"] = (
+                    "adaptive" if isinstance(throttle, AdaptiveThrottle) else "fixed"
+                )
+                key = str(JournalTarget.of(probe))
             finally:
                 await probe.aclose()
-            self._limit_keys[target] = f"{backend_name}:{where}"
-        return self._limit_keys[target]
+            self._limits[target] = (key, limit, mode)
+        return self._limits[target]
 
 
 def _read_targets(

@@ -184,8 +184,7 @@ async def run_part(
     journal cannot be written: the caller tries again later.
     """
     ops = await part_operations(client, keys, part)
-    fingerprint = getattr(backend, "fingerprint", None)
-    target = JournalTarget(backend.name, fingerprint() if callable(fingerprint) else "unknown")
+    target = JournalTarget.of(backend)
     journal = await RedisJournal.open(
         client,
         keys.job,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import math
 import uuid
@@ -266,15 +267,8 @@ async def _read_entries(
         async for field, raw in client.hscan_iter(keys.states, count=_READ_PAGE):
             keep(field, raw)
         return entries
-    page: list[str] = []
-    for key in wanted:
-        page.append(key)
-        if len(page) == _READ_PAGE:
-            for field, raw in zip(page, await client.hmget(keys.states, page), strict=True):
-                if raw is not None:
-                    keep(field, raw)
-            page = []
-    if page:
+    names = iter(wanted)
+    while page := list(itertools.islice(names, _READ_PAGE)):
         for field, raw in zip(page, await client.hmget(keys.states, page), strict=True):
             if raw is not None:
                 keep(field, raw)
