@@ -42,6 +42,19 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
 
 
+@pytest.fixture
+def jobs(redis_server: RedisServer, emulator_url: str) -> CeleryJobs:
+    """The producer's side: target "org0" is the emulator."""
+    return make_jobs(redis_server.url, [emulator_url], cap=CAP)
+
+
+@pytest.fixture
+def workers(redis_server: RedisServer, emulator_url: str) -> Iterator[CeleryWorkers]:
+    """Three worker processes sharing one cap of CAP for the emulator."""
+    with CeleryWorkers(3, redis_url=redis_server.url, emulators=[emulator_url], cap=CAP) as running:
+        yield running
+
+
 def operations() -> list[Create]:
     return [Create(Group(f"job group {i:05d}")) for i in range(COUNT)]
 
@@ -61,12 +74,10 @@ def check_exact(emulator: ZohoEmulator, jobs: CeleryJobs, job_id: str) -> None:
 
 
 def test_three_workers_share_one_cap_and_do_every_create_once(
-    emulator: ZohoEmulator, emulator_url: str, redis_server: RedisServer
+    emulator: ZohoEmulator, jobs: CeleryJobs, workers: CeleryWorkers
 ) -> None:
-    jobs = make_jobs(redis_server.url, [emulator_url], cap=CAP)
-    with CeleryWorkers(3, redis_url=redis_server.url, emulators=[emulator_url], cap=CAP):
-        handle = jobs.submit(operations(), target="org0", parts=12)
-        report = handle.get(timeout=240)
+    handle = jobs.submit(operations(), target="org0", parts=12)
+    report = handle.get(timeout=240)
     assert report.count("done") == COUNT and report.ok
     check_exact(emulator, jobs, handle.job_id)
     assert emulator.stats.peak_in_flight == CAP  # the cap was reached, never passed
@@ -80,33 +91,29 @@ def wait_for_groups(emulator: ZohoEmulator, count: int, within: float = 120) -> 
 
 
 def test_a_worker_killed_mid_job_loses_nothing_and_duplicates_nothing(
-    emulator: ZohoEmulator, emulator_url: str, redis_server: RedisServer
+    emulator: ZohoEmulator, jobs: CeleryJobs, workers: CeleryWorkers
 ) -> None:
-    jobs = make_jobs(redis_server.url, [emulator_url], cap=CAP)
-    with CeleryWorkers(3, redis_url=redis_server.url, emulators=[emulator_url], cap=CAP) as workers:
-        handle = jobs.submit(operations(), target="org0", parts=12)
-        wait_for_groups(emulator, COUNT // 4)
-        pid = workers.kill(0)
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)  # really gone, mid-job
-        assert len(emulator.groups) < COUNT
-        report = handle.get(timeout=240)  # its parts are delivered again to the others
+    handle = jobs.submit(operations(), target="org0", parts=12)
+    wait_for_groups(emulator, COUNT // 4)
+    pid = workers.kill(0)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # really gone, mid-job
+    assert len(emulator.groups) < COUNT
+    report = handle.get(timeout=240)  # its parts are delivered again to the others
     assert report.ok, str(report)
     check_exact(emulator, jobs, handle.job_id)
 
 
 def test_a_redis_restart_mid_job_resumes_without_duplicates(
-    emulator: ZohoEmulator, emulator_url: str, redis_server: RedisServer
+    emulator: ZohoEmulator, jobs: CeleryJobs, workers: CeleryWorkers, redis_server: RedisServer
 ) -> None:
-    jobs = make_jobs(redis_server.url, [emulator_url], cap=CAP)
-    with CeleryWorkers(3, redis_url=redis_server.url, emulators=[emulator_url], cap=CAP):
-        handle = jobs.submit(operations(), target="org0", parts=12)
-        wait_for_groups(emulator, COUNT // 4)
-        redis_server.kill()  # appendfsync always: every acknowledged write is on disk
-        made_while_down = len(emulator.groups)
-        time.sleep(1.0)
-        assert len(emulator.groups) - made_while_down <= CAP  # only what was in flight
-        redis_server.start()
-        report = handle.get(timeout=240)
+    handle = jobs.submit(operations(), target="org0", parts=12)
+    wait_for_groups(emulator, COUNT // 4)
+    redis_server.kill()  # appendfsync always: every acknowledged write is on disk
+    made_while_down = len(emulator.groups)
+    time.sleep(1.0)
+    assert len(emulator.groups) - made_while_down <= CAP  # only what was in flight
+    redis_server.start()
+    report = handle.get(timeout=240)
     assert report.ok, str(report)
     check_exact(emulator, jobs, handle.job_id)
