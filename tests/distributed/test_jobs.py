@@ -361,6 +361,21 @@ async def test_the_journal_expires_with_the_job(
         assert 0 < client.pttl(key) <= 60_000, key
 
 
+async def test_a_part_that_ends_in_an_error_leaves_its_journal_to_expire_with_the_job(
+    client: redis.Redis, aclient: aioredis.Redis
+) -> None:
+    keys = JobKeys("job1")
+    store_job(client, keys, [Create(Group("a")), Create(Group("b"))], target="org0", parts=1)
+    client.pexpire(keys.meta, 60_000)
+    # a state written by an earlier run, damaged since: this run refuses the part
+    client.hset(keys.states, "create:b", '{"key": "create:b", "state": "finished"}')
+    assert client.pttl(keys.states) == -1
+    with pytest.raises(JournalError, match="damaged at the record of 'create:b'"):
+        await run_part(aclient, keys, 0, MemoryBackend())
+    assert 0 < client.pttl(keys.states) <= 60_000
+    assert not client.exists(keys.finished)  # the part is not reported finished
+
+
 async def test_a_damaged_state_is_a_journal_error_for_the_report_and_the_run(
     client: redis.Redis, aclient: aioredis.Redis
 ) -> None:

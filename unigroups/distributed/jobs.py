@@ -7,6 +7,7 @@ Queue-neutral: ``unigroups.distributed.celery`` runs parts as Celery tasks, and 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import zlib
@@ -16,6 +17,7 @@ from typing import Any, Literal
 import attrs
 import redis
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from ..batch import run_batch
 from ..errors import JournalError, ValidationError
@@ -185,19 +187,26 @@ async def run_part(
     """
     ops = await part_operations(client, keys, part)
     target = JournalTarget.of(backend)
-    journal = await RedisJournal.open(
-        client,
-        keys.job,
-        target=target,
-        part=part,
-        keys=[op.key for op in ops],
-        lease=lease,
-        prefix=keys.prefix,
-    )
-    async with journal:
-        report = await run_batch(
-            backend, ops, concurrency=concurrency, journal=journal, keep="failures"
+    try:
+        journal = await RedisJournal.open(
+            client,
+            keys.job,
+            target=target,
+            part=part,
+            keys=[op.key for op in ops],
+            lease=lease,
+            prefix=keys.prefix,
         )
+        async with journal:
+            report = await run_batch(
+                backend, ops, concurrency=concurrency, journal=journal, keep="failures"
+            )
+    except BaseException:
+        # What this run wrote must not outlive the job, should no later run end the part;
+        # a Redis that cannot be asked now leaves that to the run that tries again.
+        with contextlib.suppress(RedisError):
+            await _expire_with_job(client, keys)
+        raise
     await client.sadd(keys.finished, part)
     await _expire_with_job(client, keys)
     return {"done": report.done, "failed": report.failed, "skipped": report.skipped}
