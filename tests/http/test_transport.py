@@ -475,3 +475,22 @@ async def test_a_listing_past_the_page_cap_ends_with_a_transport_error() -> None
         async for items in pages(fetch, backend="t", max_pages=5):
             seen.append(items)
     assert seen == [[1], [2], [3], [4], [5]]
+
+
+async def test_a_listing_ends_on_a_short_page_an_empty_page_or_an_error_and_stays_ended() -> None:
+    answers: dict[int, tuple[list[int], bool]] = {1: ([1], True), 2: ([], True)}
+
+    async def fetch(page: int) -> tuple[list[int], bool]:
+        return answers[page]
+
+    listing = pages(fetch, backend="t", max_pages=10)
+    assert [items async for items in listing] == [[1]]  # an empty page ends it
+    assert [items async for items in listing] == []  # and it stays ended: no page 3
+
+    async def broken(page: int) -> tuple[list[int], bool]:
+        raise TransportError("down", backend="t")
+
+    failing = pages(broken, backend="t", max_pages=10)
+    with pytest.raises(TransportError, match="down"):
+        await anext(failing)
+    assert [items async for items in failing] == []  # nothing is fetched again

@@ -1,7 +1,9 @@
 """The exact requests ZohoBackend sends and what it makes of Zoho's answers (aioresponses)."""
 
+import gc
 import json
 import re
+import sys
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -217,6 +219,31 @@ async def test_find_uses_the_name_query_and_matches_exactly(
     )
     found = await zoho.find("Sales")
     assert found is not None and found.id == "2"
+
+
+async def test_a_listing_left_early_leaves_nothing_for_the_event_loop_to_close(
+    mocked: aioresponses, zoho: ZohoBackend
+) -> None:
+    # A look-up stops at the first page that holds its group. Were the pages an async
+    # generator, the loop's finalizer would close each one later, in a task of its own.
+    finalized: list[object] = []
+    firstiter, finalizer = sys.get_asyncgen_hooks()
+    assert finalizer is not None
+
+    def counting(generator: Any) -> None:
+        finalized.append(generator)
+        finalizer(generator)
+
+    sys.set_asyncgen_hooks(firstiter=firstiter, finalizer=counting)
+    try:
+        found = {"user_groups": [{"id": "2", "name": "Sales"}], "info": {"more_records": True}}
+        mocked.get(f"{API}?name=Sales&page=1&per_page=200", payload=found)
+        group = await zoho.find("Sales")
+        assert group is not None and group.id == "2"
+        gc.collect()
+    finally:
+        sys.set_asyncgen_hooks(firstiter=firstiter, finalizer=finalizer)
+    assert finalized == []
 
 
 async def test_get_loads_members_from_sources_pages(
