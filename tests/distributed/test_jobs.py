@@ -5,6 +5,8 @@ MemoryBackend, the report, and Celery's producer side without any worker."""
 import base64
 import json
 import math
+import re
+import socket
 import zlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -468,6 +470,45 @@ def test_redis_url_must_be_a_redis_url() -> None:
     for url in ("http://x", "localhost:6379", ""):
         with pytest.raises(ConfigurationError, match="redis:// or rediss:// URL"):
             CeleryJobs(Celery("t"), redis_url=url)
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A redis:// URL whose server takes connections and never answers (a frozen Redis)."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        host, port = server.getsockname()
+        yield f"redis://:hunter2@{host}:{port}/0"
+
+
+@pytest.fixture
+def closed_port() -> str:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        host, port = server.getsockname()
+    return f"redis://:hunter2@{host}:{port}/0"  # nothing listens there any more
+
+
+@pytest.mark.parametrize("store", ["silent_server", "closed_port"])
+def test_a_job_store_that_cannot_be_used_is_a_journal_error_without_the_password(
+    store: str, request: pytest.FixtureRequest
+) -> None:
+    url: str = request.getfixturevalue(store)
+    jobs = CeleryJobs(Celery("t", broker=url), redis_url=url, redis_timeout=0.2)
+    safe = url.replace("hunter2", "***")
+    assert jobs.store == safe
+    for call in (
+        lambda: jobs.submit([Create(Group("a"))], target="org0", job_id="job1"),
+        lambda: jobs.report("job1"),
+    ):
+        with pytest.raises(JournalError, match=f"the job store {re.escape(safe)} cannot be used"):
+            call()
+    jobs.client.close()
+
+
+@pytest.mark.parametrize("bad", [0, -1, math.nan, math.inf, True, "10"])
+def test_a_redis_timeout_must_be_a_positive_number_of_seconds(bad: object) -> None:
+    with pytest.raises(ConfigurationError, match="redis_timeout") as info:
+        CeleryJobs(Celery("t"), redis_url="redis://127.0.0.1:1", redis_timeout=bad)  # type: ignore[arg-type]
+    assert info.value.option == "redis_timeout"
 
 
 def test_a_job_of_no_operations_is_reported_at_once(jobs: CeleryJobs, client: redis.Redis) -> None:

@@ -12,12 +12,15 @@ the target's options, and its secrets, come from the worker's own configuration.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
 import os
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 import redis
@@ -78,7 +81,9 @@ class CeleryJobs:
     where the target points (two targets on one org share it). ``concurrency``: operations
     in flight per part; ``lease``: seconds a dead worker keeps its part and its slots;
     ``retry_for``: how long a part waits for Redis to come back (or for a live run that
-    holds it) before its task fails.
+    holds it) before its task fails. ``redis_timeout``: seconds to connect to Redis and for
+    each of its answers, here and on workers; a Redis that cannot be reached in time is a
+    ``JournalError`` for ``submit`` and ``report``.
     """
 
     def __init__(
@@ -93,9 +98,19 @@ class CeleryJobs:
         prefix: str = "unigroups:",
         retry_every: float = 1.0,
         retry_for: float = 600.0,
+        redis_timeout: float = 10.0,
     ) -> None:
         if not isinstance(redis_url, str) or not redis_url.startswith(("redis://", "rediss://")):
             raise ConfigurationError("redis_url must be a redis:// or rediss:// URL")
+        if (
+            isinstance(redis_timeout, bool)
+            or not isinstance(redis_timeout, int | float)
+            or not 0 < redis_timeout < math.inf
+        ):
+            raise ConfigurationError(
+                f"redis_timeout must be a number of seconds above 0, not {redis_timeout!r}",
+                option="redis_timeout",
+            )
         self.app = app
         self.redis_url = redis_url
         self._targets_option = targets
@@ -106,6 +121,9 @@ class CeleryJobs:
         self.prefix = prefix
         self.retry_every = retry_every
         self.retry_for = retry_for
+        self.redis_timeout = float(redis_timeout)
+        #: Where the jobs are kept, as messages name it (no password).
+        self.store = _without_password(redis_url)
         self._limits: dict[str, tuple[str, int, Literal["fixed", "adaptive"]]] = {}
         self._client: redis.Redis | None = None
         jobs = self
@@ -130,8 +148,23 @@ class CeleryJobs:
     @property
     def client(self) -> redis.Redis:
         if self._client is None:
-            self._client = redis.Redis.from_url(self.redis_url)
+            self._client = redis.Redis.from_url(
+                self.redis_url,
+                socket_connect_timeout=self.redis_timeout,
+                socket_timeout=self.redis_timeout,
+            )
         return self._client
+
+    @contextlib.contextmanager
+    def _store_errors(self) -> Iterator[None]:
+        """A Redis error (down, too slow, refusing) as the JournalError of the job store."""
+        try:
+            yield
+        except RedisError as exc:
+            raise JournalError(
+                f"the job store {self.store} cannot be used: {_redacted(exc, self.redis_url)}",
+                path=self.store,
+            ) from None
 
     def keys(self, job_id: str) -> JobKeys:
         return JobKeys(job_id, f"{self.prefix}job:")
@@ -152,9 +185,10 @@ class CeleryJobs:
         """
         job_id = check_job_id(job_id) if job_id is not None else uuid.uuid4().hex
         keys = self.keys(job_id)
-        used = store_job(
-            self.client, keys, operations, target=target, parts=parts, keep_for=self.keep_for
-        )
+        with self._store_errors():
+            used = store_job(
+                self.client, keys, operations, target=target, parts=parts, keep_for=self.keep_for
+            )
         if not used:
             return JobHandle(job_id, None, self)
         header = [self.run_part_task.s(job_id, part) for part in used]
@@ -162,7 +196,8 @@ class CeleryJobs:
         return JobHandle(job_id, result, self)
 
     def report(self, job_id: str) -> JobReport:
-        return job_report(self.client, self.keys(job_id))
+        with self._store_errors():
+            return job_report(self.client, self.keys(job_id))
 
     # -- the workers ----------------------------------------------------------------------
 
@@ -245,6 +280,22 @@ class CeleryJobs:
                 await probe.aclose()
             self._limits[target] = (key, limit, mode)
         return self._limits[target]
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + host))
+
+
+def _redacted(error: Exception, url: str) -> str:
+    """The error's text, without the URL's password should a message ever carry it."""
+    text = str(error) or type(error).__name__
+    password = urlsplit(url).password
+    return text.replace(password, "***") if password else text
 
 
 def _read_targets(
