@@ -504,11 +504,32 @@ def test_a_job_store_that_cannot_be_used_is_a_journal_error_without_the_password
     jobs.client.close()
 
 
-@pytest.mark.parametrize("bad", [0, -1, math.nan, math.inf, True, "10"])
-def test_a_redis_timeout_must_be_a_positive_number_of_seconds(bad: object) -> None:
-    with pytest.raises(ConfigurationError, match="redis_timeout") as info:
-        CeleryJobs(Celery("t"), redis_url="redis://127.0.0.1:1", redis_timeout=bad)  # type: ignore[arg-type]
-    assert info.value.option == "redis_timeout"
+@pytest.mark.parametrize(
+    ("option", "bad"),
+    [
+        ("concurrency", 0),
+        ("concurrency", "8"),
+        ("concurrency", True),
+        ("concurrency", 2.5),
+        ("lease", 0),
+        ("lease", math.nan),
+        ("lease", "30"),
+        ("keep_for", 0.5),
+        ("keep_for", math.inf),
+        ("prefix", ""),
+        ("prefix", 7),
+        ("retry_every", -1),
+        ("retry_for", -1),
+        ("redis_timeout", 0),
+        ("redis_timeout", math.inf),
+        ("redis_timeout", True),
+    ],
+)
+def test_bad_job_options_are_refused_when_the_jobs_are_configured(option: str, bad: object) -> None:
+    app = Celery("t", broker="redis://127.0.0.1:1")
+    with pytest.raises(ConfigurationError, match=f"^{option} must be") as info:
+        CeleryJobs(app, redis_url="redis://127.0.0.1:1", **{option: bad})
+    assert info.value.option == option
 
 
 def test_a_job_of_no_operations_is_reported_at_once(jobs: CeleryJobs, client: redis.Redis) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import os
 import time
 import uuid
@@ -34,13 +33,14 @@ from ..errors import ConfigurationError, JournalError, ValidationError
 from ..http import AdaptiveThrottle
 from ..journal import JournalTarget
 from ..operations import Operation
+from ..options import seconds, text, whole
 from ..registry import open_backend
 from ..targets import resolve_target
 from .jobs import JobReport, job_report, run_part, store_job
 from .keys import JobKeys, check_job_id
 from .limiter import RedisThrottle
 
-__all__ = ["CeleryJobs", "JobHandle"]
+__all__ = ["CeleryJobs", "JobHandle", "JobOptions"]
 
 log = logging.getLogger("unigroups.distributed.celery")
 
@@ -68,6 +68,26 @@ class JobHandle:
 
     def report(self) -> JobReport:
         return self.jobs.report(self.job_id)
+
+
+def _a_second_at_least(_inst: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+    if value < 1:  # less would expire a job while it is being written
+        raise ConfigurationError(
+            f"{attribute.name} must be at least 1 second, not {value!r}", option=attribute.name
+        )
+
+
+@attrs.frozen
+class JobOptions:
+    """The options of ``CeleryJobs`` (see there), each checked next to its field."""
+
+    concurrency: int = attrs.field(default=10, validator=whole(1))
+    lease: float = attrs.field(default=30.0, validator=seconds())
+    keep_for: float = attrs.field(default=7 * 86400, validator=[seconds(), _a_second_at_least])
+    prefix: str = attrs.field(default="unigroups:", validator=text)
+    retry_every: float = attrs.field(default=1.0, validator=seconds())
+    retry_for: float = attrs.field(default=600.0, validator=seconds(zero=True))
+    redis_timeout: float = attrs.field(default=10.0, validator=seconds())
 
 
 class CeleryJobs:
@@ -102,26 +122,21 @@ class CeleryJobs:
     ) -> None:
         if not isinstance(redis_url, str) or not redis_url.startswith(("redis://", "rediss://")):
             raise ConfigurationError("redis_url must be a redis:// or rediss:// URL")
-        if (
-            isinstance(redis_timeout, bool)
-            or not isinstance(redis_timeout, int | float)
-            or not 0 < redis_timeout < math.inf
-        ):
-            raise ConfigurationError(
-                f"redis_timeout must be a number of seconds above 0, not {redis_timeout!r}",
-                option="redis_timeout",
-            )
+        # Checked here, where the job is configured, not on a worker at its first part.
+        checked = JobOptions(
+            concurrency, lease, keep_for, prefix, retry_every, retry_for, redis_timeout
+        )
         self.app = app
         self.redis_url = redis_url
         self._targets_option = targets
         self._targets: dict[str, dict[str, Any]] | None = None
-        self.concurrency = concurrency
-        self.lease = lease
-        self.keep_for = keep_for
-        self.prefix = prefix
-        self.retry_every = retry_every
-        self.retry_for = retry_for
-        self.redis_timeout = float(redis_timeout)
+        self.concurrency = checked.concurrency
+        self.lease = checked.lease
+        self.keep_for = checked.keep_for
+        self.prefix = checked.prefix
+        self.retry_every = checked.retry_every
+        self.retry_for = checked.retry_for
+        self.redis_timeout = checked.redis_timeout
         #: Where the jobs are kept, as messages name it (no password).
         self.store = _without_password(redis_url)
         self._limits: dict[str, tuple[str, int, Literal["fixed", "adaptive"]]] = {}
