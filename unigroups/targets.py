@@ -36,15 +36,20 @@ def expand(value: Any, where: str) -> Any:
     return value
 
 
+def check_target_name(targets: Mapping[str, Mapping[str, Any]], name: object) -> str:
+    """``name`` if ``targets`` has it; else ConfigurationError naming the known targets."""
+    if not isinstance(name, str) or name not in targets:
+        known = ", ".join(sorted(targets)) or "none configured"
+        raise ConfigurationError(f"no target named {name!r} (targets: {known})", option="target")
+    return name
+
+
 def resolve_target(
     targets: Mapping[str, Mapping[str, Any]], name: str
 ) -> tuple[str, dict[str, Any]]:
     """(backend name, options with ``${VAR}`` expanded) of target ``name``; ConfigurationError
     naming the known targets when there is none, or when it names no backend."""
-    if name not in targets:
-        known = ", ".join(sorted(targets)) or "none configured"
-        raise ConfigurationError(f"no target named {name!r} (targets: {known})", option="target")
-    table = dict(targets[name])
+    table = dict(targets[check_target_name(targets, name)])
     backend = table.pop("backend", None)
     if not isinstance(backend, str):
         raise ConfigurationError(f'target {name!r} has no backend = "..."', option="backend")

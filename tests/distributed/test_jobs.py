@@ -458,6 +458,28 @@ def test_a_submit_queues_one_message_per_part_and_no_secret(
     assert client.llen("celery") == len(parts)
 
 
+def test_a_submit_to_a_target_the_configuration_lacks_stores_and_queues_nothing(
+    jobs: CeleryJobs, client: redis.Redis
+) -> None:
+    with pytest.raises(ConfigurationError, match=r"no target named 'org7' \(targets: org0, org1\)"):
+        jobs.submit([Create(Group("a"))], target="org7", job_id="job1")
+    assert dump(client) == {}
+
+
+def test_a_submit_checks_the_target_name_without_reading_its_secrets(
+    redis_url: str, client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The producer may share the workers' file without their environment.
+    monkeypatch.delenv("ACME_TOKEN", raising=False)
+    targets = {"acme": {"backend": "zoho", "access_token": "${ACME_TOKEN}"}}
+    app = Celery("t", broker=redis_url, backend=redis_url)
+    jobs = CeleryJobs(app, redis_url=redis_url, targets=targets)
+    handle = jobs.submit([Create(Group("a"))], target="acme", job_id="job1")
+    assert handle.report().count("not_run") == 1
+    jobs.client.close()
+    app.close()
+
+
 def test_an_unknown_target_names_the_known_ones(jobs: CeleryJobs) -> None:
     with pytest.raises(
         ConfigurationError, match=r"no target named 'nope' \(targets: org0, org1\)"

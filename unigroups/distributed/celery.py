@@ -35,7 +35,7 @@ from ..journal import JournalTarget
 from ..operations import Operation
 from ..options import seconds, text, whole
 from ..registry import open_backend
-from ..targets import resolve_target
+from ..targets import check_target_name, resolve_target
 from .jobs import JobReport, job_report, run_part, store_job
 from .keys import JobKeys, check_job_id
 from .limiter import RedisThrottle
@@ -196,8 +196,12 @@ class CeleryJobs:
 
         Operations on one group go to one part, in the order given. ``target`` names a
         target of the workers' configuration. Raises ``ValidationError`` (nothing queued)
-        for a bad operation, a duplicate key, or a job id in use.
+        for a bad operation, a duplicate key, or a job id in use; ``ConfigurationError`` for
+        a target this process's ``targets`` lacks (when it was given some: its secrets are
+        not read here).
         """
+        if self._targets_option is not None:
+            check_target_name(self._target_tables(), target)
         job_id = check_job_id(job_id) if job_id is not None else uuid.uuid4().hex
         keys = self.keys(job_id)
         with self._store_errors():
@@ -269,9 +273,12 @@ class CeleryJobs:
 
     def target(self, name: str) -> tuple[str, dict[str, Any]]:
         """(backend name, options) of the target ``name`` in this worker's configuration."""
+        return resolve_target(self._target_tables(), name)
+
+    def _target_tables(self) -> dict[str, dict[str, Any]]:
         if self._targets is None:
             self._targets = _read_targets(self._targets_option)
-        return resolve_target(self._targets, name)
+        return self._targets
 
     async def _shared_limit(
         self, target: str, backend_name: str, options: dict[str, Any]
