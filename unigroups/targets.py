@@ -1,16 +1,39 @@
-"""Named targets: a backend's name and its options, with secrets as ``${ENV_VAR}`` read from
-the environment when the target is used (by the command and by distributed workers alike)."""
+"""Named targets: a backend's name and its options, kept in ``unigroups.toml`` with secrets as
+``${ENV_VAR}`` read from the environment when the target is used (by the command and by
+distributed workers alike)."""
 
 from __future__ import annotations
 
 import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from .errors import ConfigurationError
+import attrs
 
-__all__ = ["expand", "resolve_target"]
+from .errors import ConfigurationError
+from .files import read_data, structure_data
+
+__all__ = ["ConfigFile", "check_target_name", "expand", "read_config", "resolve_target"]
+
+
+@attrs.frozen
+class ConfigFile:
+    """``unigroups.toml``: ``[targets.NAME]`` tables, each a backend name and its options
+    (checked against the backend's options when the target is opened)."""
+
+    targets: dict[str, dict[str, Any]] = attrs.Factory(dict)
+
+
+def read_config(path: str | None) -> ConfigFile:
+    """``--config FILE``, or ``./unigroups.toml`` when there is one (else no targets)."""
+    if not path:
+        if not Path("unigroups.toml").exists():
+            return ConfigFile()
+        path = "unigroups.toml"
+    return structure_data(read_data(path, ("toml",)), ConfigFile, path)
+
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 

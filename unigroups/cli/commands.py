@@ -19,8 +19,9 @@ from ..http import RetryPolicy
 from ..mirror import Plan, plan
 from ..models import UNSET, Group, GroupChanges, Member
 from ..protocol import GroupBackend
+from ..targets import read_config
 from .desired import desired_groups
-from .files import read_config, read_desired, read_json
+from .files import read_desired, read_json
 from .output import Output
 from .progress import progress_bar
 from .targets import target_options

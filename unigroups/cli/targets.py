@@ -11,8 +11,7 @@ import json
 from typing import Any
 
 from ..errors import ConfigurationError
-from ..targets import expand, resolve_target
-from .files import ConfigFile
+from ..targets import ConfigFile, expand, resolve_target
 
 __all__ = ["expand", "parse_option", "target_options"]
 

@@ -28,14 +28,13 @@ from celery import Celery, chord
 from celery.result import AsyncResult
 from redis.exceptions import RedisError
 
-from ..cli.files import read_config
 from ..errors import ConfigurationError, JournalError, ValidationError
 from ..http import AdaptiveThrottle
 from ..journal import JournalTarget
 from ..operations import Operation
 from ..options import seconds, text, whole
 from ..registry import open_backend
-from ..targets import check_target_name, resolve_target
+from ..targets import check_target_name, read_config, resolve_target
 from .jobs import JobReport, job_report, run_part, store_job
 from .keys import JobKeys, check_job_id
 from .limiter import RedisThrottle
