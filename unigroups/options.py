@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, get_args, get_origin
 from urllib.parse import urlsplit
 
@@ -324,10 +324,13 @@ def unknown_key(key: Any, known: list[str]) -> str:
     return f"unknown key {shown(key)}; known keys are {', '.join(known)}.{hint}"
 
 
-def structure_error(exc: BaseException) -> ConfigurationError:
+def structure_error(
+    exc: BaseException, *, unread: Mapping[type[Any], Collection[str]] | None = None
+) -> ConfigurationError:
     """One ConfigurationError for what the strict converter found first, naming where it is
     (``groups[0].members[1].include_subordinates must be true or false, not 'false'``). A
-    field whose repr is hidden holds a secret: its value is never shown."""
+    field whose repr is hidden holds a secret: its value is never shown. ``unread``: fields
+    a converter leaves out of a class, never offered as known keys."""
     problem = first_problem(exc)
     path, found = problem.path, problem.error
     root = path.split(".", 1)[0].split("[", 1)[0] or None
@@ -335,7 +338,8 @@ def structure_error(exc: BaseException) -> ConfigurationError:
     if isinstance(found, ConfigurationError):  # a validator's own words name the field
         return ConfigurationError(f"{where}{found}", option=root or found.option)
     if isinstance(found, ForbiddenExtraKeysError):
-        known = [a.name for a in attrs.fields(found.cl)]
+        left_out = (unread or {}).get(found.cl, ())
+        known = [a.name for a in attrs.fields(found.cl) if a.name not in left_out]
         key = sorted(found.extra_fields)[0]
         return ConfigurationError(f"{where}{unknown_key(key, known)}", option=root or key)
     if isinstance(found, KeyError):  # cattrs names the field in the path

@@ -153,6 +153,16 @@ def test_anything_else_is_a_validation_error(text: str | bytes, fragment: str) -
     assert info.value.field == "operation"
 
 
+def test_an_unknown_key_of_a_group_offers_only_the_keys_a_create_keeps() -> None:
+    with pytest.raises(ValidationError) as info:
+        loads_operation('{"op": "create", "group": {"name": "a", "rw": 1}}')
+    assert str(info.value).endswith(
+        "group: unknown key 'rw'; known keys are name, description, members, active, rank."
+    )  # no "Did you mean 'raw'?": raw is never kept
+    with pytest.raises(ValidationError, match="Did you mean 'description'"):
+        loads_operation('{"op": "create", "group": {"name": "a", "descriptoin": "x"}}')
+
+
 def test_a_deeply_nested_document_is_a_validation_error() -> None:
     with pytest.raises(ValidationError, match="not a JSON operation"):
         loads_operation("[" * 100_000 + "]" * 100_000)

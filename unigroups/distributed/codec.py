@@ -88,5 +88,5 @@ def loads_operation(text: str | bytes) -> Operation:
     except ValidationError:
         raise
     except (cattrs.BaseValidationError, TypeError, ValueError) as exc:
-        error = structure_error(exc)
+        error = structure_error(exc, unread={Group: _LEFT_OUT})
         raise ValidationError(f"not a valid {cls.__name__}: {error}", field="operation") from None
