@@ -457,6 +457,36 @@ async def test_wake_tokens_are_one_per_waiting_process_and_expire(redis_url: str
     await r.aclose()
 
 
+async def test_a_process_within_its_share_passes_a_slot_on_though_another_waits(
+    redis_url: str,
+) -> None:
+    r = aioredis.Redis.from_url(redis_url)
+    async with (
+        RedisThrottle(redis_url, "org-1", 4) as a,
+        RedisThrottle(redis_url, "org-1", 4, poll=120) as b,
+    ):
+        mine = [await a.acquire(max_wait=1) for _ in range(2)]
+        theirs = [await b.acquire(max_wait=1) for _ in range(2)]
+        later = asyncio.create_task(a.acquire(max_wait=30))
+        waiting = asyncio.create_task(b.acquire(max_wait=30))
+        await until(lambda: blocked_clients(r), 2)  # both wait on the wake list
+        permit = mine[0]
+        assert permit is not None
+        a.release(permit, "ok")  # a holds 2 of 4, its share with b waiting: it keeps it
+        passed = await later
+        assert passed is not None and a.grants["handoff"] == 1
+        assert not waiting.done() and await r.zcard("unigroups:limit:{org-1}:slots") == 4
+        for permit in (mine[1], passed):
+            assert permit is not None
+            a.release(permit, "ok")  # no local waiter left: back to the pool, b woken
+        got = await waiting
+        assert got is not None and b.grants == {"direct": 2, "wake": 1}
+        for permit in (*theirs, got):
+            assert permit is not None
+            b.release(permit, "ok")
+    await r.aclose()
+
+
 # -- through a backend ----------------------------------------------------------------------
 
 

@@ -14,10 +14,13 @@ each one Lua script, so every decision is atomic.
 ``release`` is synchronous in the protocol: it frees this process's bookkeeping at once and
 does the Redis work in a background task it keeps track of. When this process has requests
 waiting for a slot, the release script hands the freed slot straight to the next of them in
-the same call, unless another process is waiting too (pollers register in a short-lived
-sorted set of waiting processes): then the slot goes back to the pool, so no worker starves.
-Inside a process, waiters are served first come, first served, by a single poller per
-throttle that asks Redis while the slots are full.
+the same call while no other process waits (pollers register in a short-lived sorted set of
+waiting processes), or while this process holds no more than its share of the cap (the cap
+divided by the processes waiting, itself included). Past its share the slot goes back to
+the pool for a process that holds less, so no worker starves, and within it slots pass on
+inside the process with no round trip between processes. Inside a process, waiters are
+served first come, first served, by a single poller per throttle that asks Redis while the
+slots are full.
 
 Between processes, a waiting poller does not sleep: it blocks on ``BLPOP`` of a wake list (on
 a connection of its own). Every script that leaves a slot free while other processes wait
@@ -173,14 +176,15 @@ return reply(granted)
 # ARGV[3]: lease (ms), ARGV[4]: this instance's id, ARGV[5]: the token given back,
 # ARGV[6]: outcome ('ok', 'rate_limited', 'failed'), ARGV[7]: Retry-After (ms, 0 for none),
 # ARGV[8]: this process's round trip (ms), ARGV[9]: a token for a local waiter, or '',
-# ARGV[10]: how long a wake token lasts (ms).
+# ARGV[10]: how long a wake token lasts (ms), ARGV[11]: slots this process holds, the one
+# given back included.
 # Reply: {1 when the slot went to the local waiter's token, limit, 429s, pause (ms), held}.
 _RELEASE = (
     _PRELUDE
     + f"""
 local lease, me, token, outcome = tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
 local retry_after, round_trip, next_token = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
-local wait_ttl = tonumber(ARGV[10])
+local wait_ttl, held = tonumber(ARGV[10]), tonumber(ARGV[11])
 redis.call('ZREM', slots, token)
 local changed = false
 if outcome == 'rate_limited' then
@@ -216,7 +220,11 @@ if next_token ~= '' then
   local others = redis.call('ZCOUNT', waiting, '(' .. now, '+inf')
   if redis.call('ZSCORE', waiting, me) then others = others - 1 end
   local paused = (tonumber(redis.call('HGET', state, 'paused_until')) or 0) > now
-  if others <= 0 and not paused and redis.call('ZCARD', slots) < cap then
+  -- Kept for the local waiter while this process holds no more than its share of the cap
+  -- (so most slots pass on in the process, with no Redis round trip between processes);
+  -- past it, the slot goes back to the pool and wakes a process that holds less.
+  local within_share = held * (others + 1) <= cap
+  if (others <= 0 or within_share) and not paused and redis.call('ZCARD', slots) < cap then
     redis.call('ZADD', slots, now + lease, next_token)
     handed = 1
   end
@@ -454,7 +462,8 @@ class RedisThrottle:
         if not self._closed and self._unserved() > 0:
             next_token = self._token()
             self._incoming += 1
-        self._spawn(self._release(token, outcome, retry_after, next_token), next_token)
+        held = len(self._held) + 1  # with the one given back
+        self._spawn(self._release(token, outcome, retry_after, next_token, held), next_token)
 
     # -- closing ------------------------------------------------------------------------
 
@@ -730,7 +739,12 @@ class RedisThrottle:
         task.add_done_callback(self._tasks.discard)
 
     async def _release(
-        self, token: str, outcome: SendOutcome, retry_after: float | None, next_token: str
+        self,
+        token: str,
+        outcome: SendOutcome,
+        retry_after: float | None,
+        next_token: str,
+        held: int,
     ) -> None:
         try:
             async with asyncio.timeout(self._call_timeout):
@@ -745,6 +759,7 @@ class RedisThrottle:
                         round(self._round_trip * 1000),
                         next_token,
                         self._wait_ttl_ms,
+                        held,
                     ],
                 )
         except _UNREACHABLE as error:
