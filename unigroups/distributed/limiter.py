@@ -143,14 +143,11 @@ local function wake_others(me, wait_ttl)
   for _ = 1, tokens do redis.call('RPUSH', wake, '1') end
   if tokens > 0 then redis.call('PEXPIRE', wake, wait_ttl) end
 end
--- me: the caller's id, left out of the count of waiting processes (nil: counted).
-local function reply(extra, me)
+local function reply(extra)
   local paused = (tonumber(redis.call('HGET', state, 'paused_until')) or 0) - now
   if paused < 0 then paused = 0 end
   local rate_limited = tonumber(redis.call('HGET', state, 'rate_limited')) or 0
-  local others = redis.call('ZCARD', waiting)
-  if me and redis.call('ZSCORE', waiting, me) then others = others - 1 end
-  return {extra, tostring(limit), rate_limited, paused, redis.call('ZCARD', slots), others}
+  return {extra, tostring(limit), rate_limited, paused, redis.call('ZCARD', slots)}
 end
 """
 
@@ -177,7 +174,7 @@ else
   redis.call('ZREM', waiting, me)
 end
 wake_others(me, wait_ttl)
-return reply(granted, me)
+return reply(granted)
 """
 )
 
@@ -239,7 +236,7 @@ if next_token ~= '' then
 end
 expire_slots()
 wake_others(me, wait_ttl)
-return reply(handed, me)
+return reply(handed)
 """
 )
 
@@ -260,22 +257,6 @@ return reply(renewed)
 """
 )
 
-# ARGV[3]: lease (ms), ARGV[4]: this instance's id, ARGV[5]: a token this process passed on
-# to its own next request without giving it back. Reply: {1 if its lease was still there}.
-_KEEP = (
-    _PRELUDE
-    + """
-local lease, me, token = tonumber(ARGV[3]), ARGV[4], ARGV[5]
-local kept = 0
-if redis.call('ZSCORE', slots, token) then
-  redis.call('ZADD', slots, now + lease, token)
-  kept = 1
-end
-expire_slots()
-return reply(kept, me)
-"""
-)
-
 # ARGV[3]: this instance's id, ARGV[4]: how long a wake token lasts (ms), ARGV[5..]: tokens
 # to drop (no lesson learnt).
 _FORGET = (
@@ -285,7 +266,7 @@ local me = ARGV[3]
 for i = 5, #ARGV do redis.call('ZREM', slots, ARGV[i]) end
 redis.call('ZREM', waiting, me)
 wake_others(me, tonumber(ARGV[4]))
-return reply(0, me)
+return reply(0)
 """
 )
 
@@ -399,10 +380,6 @@ class RedisThrottle:
         self._held: dict[str, RedisPermit] = {}
         self._waiters: collections.deque[_Waiter] = collections.deque()
         self._incoming = 0  # releases under way that asked for a handoff to a waiter
-        self._others = 0  # other processes waiting, as the last script's reply said
-        # token -> when Redis last confirmed its lease (loop time): a slot is passed on in
-        # the process without a Redis call only while that is recent (lease / 2).
-        self._confirmed: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._poller: asyncio.Task[None] | None = None
         self._waker: aioredis.Redis | None = None  # the poller's own connection, for BLPOP
@@ -486,36 +463,12 @@ class RedisThrottle:
         if outcome == "rate_limited" and retry_after:
             # Known here at once; the shared pause follows with the script's reply.
             self._paused_until = max(self._paused_until, now + retry_after)
-        if self._may_pass_on(token, outcome, now):
-            # The slot stays this process's (its lease in Redis untouched): the next waiter
-            # sends at once; the call after only renews the lease and hears who waits.
-            self._deliver(token, "handoff")
-            self._spawn(self._keep(token))
-            return
-        self._confirmed.pop(token, None)
         next_token = ""
         if not self._closed and self._unserved() > 0:
             next_token = self._token()
             self._incoming += 1
         held = len(self._held) + 1  # with the one given back
         self._spawn(self._release(token, outcome, retry_after, next_token, held), next_token)
-
-    def _may_pass_on(self, token: str, outcome: SendOutcome, now: float) -> bool:
-        """Whether a freed slot may go to this process's next waiter with no Redis call
-        first: a fixed limit (an adaptive one may have shrunk), a send the vendor answered
-        (one cut short may still run there, so its slot waits for Redis as before), no
-        pause, a lease confirmed lately, a waiter with no slot on its way, and no more than
-        this process's share of the cap while others wait (as in the release script)."""
-        held = len(self._held) + 1  # with the one given back
-        return (
-            self.mode == "fixed"
-            and outcome == "ok"
-            and not self._closed
-            and self._paused_until <= now
-            and now - self._confirmed.get(token, -math.inf) < self.lease / 2
-            and self._unserved() > 0
-            and (self._others == 0 or held * (self._others + 1) <= self.max_limit)
-        )
 
     # -- closing ------------------------------------------------------------------------
 
@@ -600,7 +553,6 @@ class RedisThrottle:
         """Learn the shared state from a script's reply."""
         self._limit = float(reply[1]) if self.mode == "adaptive" else float(self.max_limit)
         self._rate_limited = int(reply[2])
-        self._others = int(reply[5])
         paused = int(reply[3]) / 1000
         if paused > 0:
             self._paused_until = max(self._paused_until, time.monotonic() + paused)
@@ -640,7 +592,6 @@ class RedisThrottle:
 
     def _grant(self, token: str, how: str) -> RedisPermit:
         self.grants[how] += 1
-        self._confirmed.setdefault(token, time.monotonic())  # a new slot: just granted
         permit = RedisPermit(started=time.monotonic(), token=token)
         self._held[token] = permit
         if self._renewer is None or self._renewer.done():
@@ -836,8 +787,6 @@ class RedisThrottle:
 
     def _abandon(self, tokens: list[str]) -> None:
         """Drop tokens that may hold slots nobody here will use (no lesson learnt)."""
-        for token in tokens:
-            self._confirmed.pop(token, None)
         if not tokens:
             return
         if (self._closed and self._client is None) or len(self._tasks) > 4 * self.max_limit + 16:
@@ -845,17 +794,6 @@ class RedisThrottle:
             log.debug("%s: %d unused lease(s) left to expire", self.key, len(tokens))
             return
         self._spawn(self._forget(tokens))
-
-    async def _keep(self, token: str) -> None:
-        try:
-            async with asyncio.timeout(self._call_timeout):
-                reply = await self._script(_KEEP, [self._lease_ms, self._id, token])
-        except _UNREACHABLE as error:
-            log.debug("%s: could not renew a lease (%s)", self.key, self._redact(error))
-            return
-        if token in self._confirmed:
-            # A lease found gone is passed on no more: its next release asks Redis.
-            self._confirmed[token] = time.monotonic() if int(reply[0]) == 1 else -math.inf
 
     async def _forget(self, tokens: list[str]) -> None:
         try:
@@ -884,11 +822,6 @@ class RedisThrottle:
                 )
                 continue
             lost = sum(1 for token in tokens if token in self._held) - int(reply[0])
-            if lost <= 0:
-                confirmed = time.monotonic()
-                for token in tokens:
-                    if token in self._confirmed:
-                        self._confirmed[token] = confirmed
             if lost > 0:
                 log.warning(
                     "%s: %d slot(s) held here had lost their lease (Redis restarted, or "
