@@ -18,14 +18,9 @@ the same call while no other process waits (pollers register in a short-lived so
 waiting processes), or while this process holds no more than its share of the cap (the cap
 divided by the processes waiting, itself included). Past its share the slot goes back to
 the pool for a process that holds less, so no worker starves, and within it slots pass on
-inside the process with no round trip between processes. In fixed mode a slot whose send
-was answered passes to the next waiter even before any Redis call, its lease kept (it never
-leaves the slots set, so the count in Redis stays right): a KEEP script then renews the
-lease and tells how many processes wait, which the next release weighs. That shortcut needs
-a lease Redis confirmed within ``lease / 2``; a send cut short (the vendor may still be
-working on it), a 429, a pause or an adaptive limit go through the release script. Inside
-a process, waiters are served first come, first served, by a single poller per throttle
-that asks Redis while the slots are full.
+inside the process with no round trip between processes. Inside a process, waiters are
+served first come, first served, by a single poller per throttle that asks Redis while the
+slots are full.
 
 Between processes, a waiting poller does not sleep: it blocks on ``BLPOP`` of a wake list (on
 a connection of its own). Every script that leaves a slot free while other processes wait
