@@ -93,10 +93,12 @@ def main() -> None:
     with emulators(1, args.latency) as urls:
         ceiling = asyncio.run(raw_ceiling(urls[0], args.count))
     rows: list[list[object]] = [["raw aiohttp, 1 process", 1, f"{ceiling:.0f}", "1.00x"]]
+    print(f"# ceiling {ceiling:.0f}/s", flush=True)  # each phase as it ends: a run cut short
     for workers in (1, 2, 3):
         with emulators(1, args.latency) as urls:
             rate = run_jobs(workers, urls, args.count)
         rows.append(["unigroups jobs, 1 org", workers, f"{rate:.0f}", f"{rate / ceiling:.2f}x"])
+        print(f"# {workers} worker(s), 1 org: {rate:.0f}/s, {rate / ceiling:.2f}x", flush=True)
     with emulators(args.orgs, args.latency) as urls:
         rate = run_jobs(3, urls, args.count)
     rows.append(

@@ -9,6 +9,7 @@ import re
 import socket
 import zlib
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -18,13 +19,18 @@ from celery import Celery
 
 from unigroups import ConfigurationError, Group, JournalError, ValidationError
 from unigroups.backends.memory import MemoryBackend
+from unigroups.distributed import celery as celery_module
 from unigroups.distributed.celery import CeleryJobs
 from unigroups.distributed.codec import loads_operation
 from unigroups.distributed.jobs import job_report, part_of, part_operations, run_part, store_job
 from unigroups.distributed.keys import JobKeys, check_job_id
+from unigroups.distributed.limiter import RedisThrottle
 from unigroups.models import GroupChanges, Member
 from unigroups.operations import Create, Delete, Operation, Update
 from unigroups.testing.celery_app import make_jobs
+from unigroups.testing.faults import FaultPolicy
+from unigroups.testing.server import ThreadedServer
+from unigroups.testing.zoho_emulator import ZohoEmulator
 
 TOKEN = "s3cret-token-XYZ"
 
@@ -526,6 +532,19 @@ def test_a_job_store_that_cannot_be_used_is_a_journal_error_without_the_password
     jobs.client.close()
 
 
+def test_a_part_on_a_silent_job_store_ends_in_a_journal_error_without_the_password(
+    silent_server: str,
+) -> None:
+    jobs = CeleryJobs(
+        Celery("t", broker=silent_server), redis_url=silent_server, redis_timeout=0.2, retry_for=0
+    )
+    try:
+        with pytest.raises(JournalError, match=r"the job store redis://:\*\*\*@.* cannot be used"):
+            jobs.run_part_until_done("job1", 0)
+    finally:
+        jobs.close_worker()
+
+
 @pytest.mark.parametrize(
     ("option", "bad"),
     [
@@ -561,6 +580,39 @@ def test_a_job_of_no_operations_is_reported_at_once(jobs: CeleryJobs, client: re
     assert (report.job_id, report.target, report.outcomes) == ("empty", "org0", ())
     assert str(report) == "job empty on org0: 0 operations, 0 done, 0 failed, 0 in doubt, 0 not run"
     assert client.llen("celery") == 0
+
+
+# -- the workers' side, in process ----------------------------------------------------------
+
+
+def test_the_parts_a_worker_runs_at_once_share_one_throttle(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("UNIGROUPS_EMULATOR_TOKEN", "test-token")
+    made: list[RedisThrottle] = []
+
+    class Counted(RedisThrottle):
+        def __init__(self, *args: Any, **options: Any) -> None:
+            super().__init__(*args, **options)
+            made.append(self)
+
+    monkeypatch.setattr(celery_module, "RedisThrottle", Counted)
+    emulator = ZohoEmulator(faults=FaultPolicy(latency=0.005), record_requests=False)
+    ops = [Create(Group(f"group {i:03d}")) for i in range(120)]
+    with ThreadedServer(emulator.make_app) as url:
+        jobs = make_jobs(redis_url, [url], cap=3, concurrency=5)
+        used = store_job(jobs.client, jobs.keys("job1"), ops, target="org0", parts=4)
+        try:
+            with ThreadPoolExecutor(len(used)) as pool:  # as a worker's thread pool runs tasks
+                counts = list(pool.map(lambda part: jobs.run_part_until_done("job1", part), used))
+        finally:
+            jobs.close_worker()
+    assert sum(count["done"] for count in counts) == 120 and jobs.report("job1").ok
+    assert len(made) == 1  # one throttle for the org, however many parts ran at once
+    # Its slots passed from part to part in the process, never through Redis's pool.
+    assert made[0].grants["handoff"] > 0 and made[0].grants["wake"] == 0
+    assert emulator.stats.peak_in_flight <= 3
+    jobs.client.close()
 
 
 def test_a_keep_for_under_a_second_is_refused_before_anything_is_written(redis_url: str) -> None:

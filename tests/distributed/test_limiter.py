@@ -350,6 +350,7 @@ async def test_waiters_in_one_process_are_served_in_order(redis_url: str) -> Non
         await asyncio.gather(*waiting)
         assert order == list(range(6))
         assert throttle.stats.waits == 6 and throttle.stats.in_flight == 0
+        assert throttle.grants == {"direct": 1, "handoff": 6}  # never through Redis's pool
 
 
 async def test_instances_share_the_cap_and_a_busy_one_does_not_starve_another(
@@ -388,6 +389,102 @@ async def test_instances_share_the_cap_and_a_busy_one_does_not_starve_another(
             stop.set()
             await asyncio.gather(*crowd)
         assert most <= 2
+
+
+# -- wake-ups between processes -------------------------------------------------------------
+
+
+async def blocked_clients(r: aioredis.Redis) -> int:
+    """How many clients are blocked on a BLPOP now."""
+    return int((await r.info("clients"))["blocked_clients"])
+
+
+async def hand_over(a: RedisThrottle, b: RedisThrottle, r: aioredis.Redis, blocked: int) -> Any:
+    """``a`` holds the one slot while ``b`` waits (its poller blocked on the wake list, which
+    makes ``blocked`` clients blocked in all), then gives it back: how ``b`` got it."""
+    held = await a.acquire(max_wait=1)
+    assert held is not None
+    waiting = asyncio.create_task(b.acquire(max_wait=30))
+    await until(lambda: blocked_clients(r), blocked)
+    a.release(held, "ok")
+    permit = await waiting
+    assert permit is not None
+    b.release(permit, "ok")
+    return b.grants
+
+
+async def test_a_release_in_one_process_wakes_a_waiter_in_another(redis_url: str) -> None:
+    r = aioredis.Redis.from_url(redis_url)
+    async with (
+        RedisThrottle(redis_url, "org-1", 1) as a,
+        # Its fallback poll comes long after its max_wait: only a wake-up can serve it.
+        RedisThrottle(redis_url, "org-1", 1, poll=120) as b,
+    ):
+        assert await hand_over(a, b, r, blocked=1) == {"wake": 1}
+    await r.aclose()
+
+
+async def test_a_lost_wake_token_still_gives_the_slot_at_the_next_poll(redis_url: str) -> None:
+    r = aioredis.Redis.from_url(redis_url)
+    thief = aioredis.Redis.from_url(redis_url)
+    async with (
+        RedisThrottle(redis_url, "org-1", 1) as a,
+        RedisThrottle(redis_url, "org-1", 1, poll=0.2) as b,
+    ):
+        # Blocked first, the thief is the one Redis hands the token to.
+        stolen = asyncio.create_task(thief.blpop(["unigroups:limit:{org-1}:wake"], timeout=30))
+        await until(lambda: blocked_clients(r), 1)
+        assert await hand_over(a, b, r, blocked=2) == {"poll": 1}
+        assert await stolen is not None
+    await thief.aclose()
+    await r.aclose()
+
+
+async def test_wake_tokens_are_one_per_waiting_process_and_expire(redis_url: str) -> None:
+    r = aioredis.Redis.from_url(redis_url)
+    base = "unigroups:limit:{org-1}"
+    async with RedisThrottle(redis_url, "org-1", 3) as a:
+        held = [await a.acquire(max_wait=1) for _ in range(3)]
+        # A process that waits but is not listening (stalled): it stays registered.
+        await r.zadd(f"{base}:waiting", {"elsewhere": 2**50})
+        for permit in held:
+            assert permit is not None
+            a.release(permit, "ok")
+        await until(lambda: r.zcard(f"{base}:slots"), 0)
+        assert await r.llen(f"{base}:wake") == 1  # three slots freed, one process to wake
+        assert 0 < await r.pttl(f"{base}:wake") <= 1000
+        assert a.grants == {"direct": 3}
+    await r.aclose()
+
+
+async def test_a_process_within_its_share_passes_a_slot_on_though_another_waits(
+    redis_url: str,
+) -> None:
+    r = aioredis.Redis.from_url(redis_url)
+    async with (
+        RedisThrottle(redis_url, "org-1", 4) as a,
+        RedisThrottle(redis_url, "org-1", 4, poll=120) as b,
+    ):
+        mine = [await a.acquire(max_wait=1) for _ in range(2)]
+        theirs = [await b.acquire(max_wait=1) for _ in range(2)]
+        later = asyncio.create_task(a.acquire(max_wait=30))
+        waiting = asyncio.create_task(b.acquire(max_wait=30))
+        await until(lambda: blocked_clients(r), 2)  # both wait on the wake list
+        permit = mine[0]
+        assert permit is not None
+        a.release(permit, "ok")  # a holds 2 of 4, its share with b waiting: it keeps it
+        passed = await later
+        assert passed is not None and a.grants["handoff"] == 1
+        assert not waiting.done() and await r.zcard("unigroups:limit:{org-1}:slots") == 4
+        for permit in (mine[1], passed):
+            assert permit is not None
+            a.release(permit, "ok")  # no local waiter left: back to the pool, b woken
+        got = await waiting
+        assert got is not None and b.grants == {"direct": 2, "wake": 1}
+        for permit in (*theirs, got):
+            assert permit is not None
+            b.release(permit, "ok")
+    await r.aclose()
 
 
 # -- through a backend ----------------------------------------------------------------------

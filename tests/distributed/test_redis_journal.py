@@ -1,7 +1,10 @@
 """The journal in Redis: one run per part, one target per job, records only while locked,
 a damaged record refused before anything is sent, Redis gone -> JournalError at once."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -122,3 +125,31 @@ async def test_redis_unreachable_at_open_is_journal_error(redis_server: RedisSer
     with pytest.raises(JournalError, match="cannot open the journal redis job job1 part 0"):
         await RedisJournal.open(client, "job1", target=TARGET)
     await client.aclose()
+
+
+async def test_a_renewal_whose_cancel_the_client_swallows_still_ends_at_close(
+    client: aioredis.Redis,
+) -> None:
+    journal = await RedisJournal.open(client, "job1", target=TARGET, lease=0.6)
+    renewal = journal._renewal
+    renew = journal._renew_script
+    inside = asyncio.Event()
+
+    async def swallowing(**arguments: Any) -> Any:
+        inside.set()
+        # As a client can: the cancel ends the wait, and the call goes on as if nothing was.
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(0.05)
+        return await renew(**arguments)
+
+    journal._renew_script = swallowing  # type: ignore[method-assign]
+    await inside.wait()
+    closing = asyncio.create_task(journal.aclose())
+    done, _ = await asyncio.wait({closing}, timeout=10)  # before the fix: never
+    journal._renew_script = renew  # type: ignore[method-assign]
+    if not done:  # end what the bug left running before failing
+        assert renewal is not None
+        renewal.cancel()
+        await asyncio.wait({closing}, timeout=5)
+    assert done, "aclose waited for a renewal that went on"
+    assert await client.get(JobKeys("job1").lock(0)) is None  # the part is given back

@@ -7,6 +7,11 @@ Redis, routed by group into parts; each part is one task, acknowledged late, so 
 a worker that dies is delivered again (after the broker's visibility timeout) and resumed by
 another worker from the job's journal. A message carries the job id and a part number only:
 the target's options, and its secrets, come from the worker's own configuration.
+
+A worker process runs every part it takes on one event loop of its own (in a thread), with one
+Redis client and one ``RedisThrottle`` per shared limit: parts run by the pool's threads at
+once share the process's slots, so a slot one of them frees goes straight to the next request
+waiting in the process (one Redis call) instead of back to Redis for the others to poll for.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Coroutine, Iterable, Iterator, Mapping
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -48,6 +54,65 @@ GATHER = "unigroups.jobs.gather"
 # Infrastructure that comes back (Redis restarting, a part still held by a live run): the
 # part is tried again later, not failed.
 _TRY_AGAIN = (JournalError, RedisError, OSError)
+_Limit = tuple[str, int, Literal["fixed", "adaptive"]]  # key, limit, mode
+
+
+class _Shared:
+    """What the parts run in one event loop share: a Redis client (a pool of connections)
+    and one ``RedisThrottle`` per limit, so that they share its slots."""
+
+    def __init__(self, redis_url: str, lease: float, timeout: float) -> None:
+        # Every call bounded: a Redis that stops answering fails the part (tried again),
+        # never holds it (the limiter bounds its own blocking calls apart).
+        self.client = aioredis.Redis.from_url(
+            redis_url, socket_connect_timeout=timeout, socket_timeout=timeout
+        )
+        self.lease = lease
+        self._throttles: dict[_Limit, RedisThrottle] = {}
+
+    def throttle(self, limit: _Limit) -> RedisThrottle:
+        if limit not in self._throttles:
+            key, most, mode = limit
+            self._throttles[limit] = RedisThrottle(
+                self.client, key, most, mode=mode, lease=self.lease
+            )
+        return self._throttles[limit]
+
+    async def aclose(self) -> None:
+        try:
+            for throttle in self._throttles.values():
+                await throttle.aclose()
+        finally:
+            await self.client.aclose()
+
+
+class _WorkerLoop:
+    """The event loop a worker process runs its parts on, in a daemon thread, and what they
+    share. One per process: made on the first part (in the process that runs it, so after
+    a prefork pool's fork), kept for the process's life (a killed process's slots and part
+    locks come back after their leases)."""
+
+    def __init__(self, redis_url: str, lease: float, timeout: float) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self.shared = _Shared(redis_url, lease, timeout)
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="unigroups-jobs", daemon=True
+        )
+        self.thread.start()
+
+    def run(self, work: Coroutine[Any, Any, dict[str, int]]) -> dict[str, int]:
+        """Run ``work`` on the loop; block this (pool) thread until it ends."""
+        return asyncio.run_coroutine_threadsafe(work, self.loop).result()
+
+    def close(self, timeout: float = 10.0) -> None:
+        try:
+            asyncio.run_coroutine_threadsafe(self.shared.aclose(), self.loop).result(timeout)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout)
+            if not self.thread.is_alive():
+                self.loop.close()
 
 
 @attrs.frozen
@@ -138,8 +203,10 @@ class CeleryJobs:
         self.redis_timeout = checked.redis_timeout
         #: Where the jobs are kept, as messages name it (no password).
         self.store = _without_password(redis_url)
-        self._limits: dict[str, tuple[str, int, Literal["fixed", "adaptive"]]] = {}
+        self._limits: dict[str, _Limit] = {}
         self._client: redis.Redis | None = None
+        self._worker_loop: _WorkerLoop | None = None
+        self._worker_lock = threading.Lock()
         jobs = self
 
         # Acknowledged when done, not when taken: a part whose worker dies is delivered again.
@@ -226,11 +293,13 @@ class CeleryJobs:
         Retried here rather than by a new message: publishing one needs the broker, which
         may be the very Redis that is away.
         """
+        worker = self._worker()
         deadline = time.monotonic() + self.retry_for
         pause = self.retry_every
         while True:
             try:
-                return asyncio.run(self.run_part(job_id, part))
+                with self._store_errors():  # what ends the part for good is typed
+                    return worker.run(self._run_part(worker.shared, job_id, part))
             except _TRY_AGAIN as exc:
                 if time.monotonic() + pause > deadline:
                     raise
@@ -244,31 +313,44 @@ class CeleryJobs:
                 time.sleep(pause)
                 pause = min(pause * 2, 10.0)
 
+    def close_worker(self) -> None:
+        """Stop this process's worker loop, if it runs one (its parts must have ended): its
+        throttles give back what they hold and its Redis client closes. A later part makes
+        a new one."""
+        with self._worker_lock:
+            worker, self._worker_loop = self._worker_loop, None
+        if worker is not None and worker.pid == os.getpid():
+            worker.close()
+
+    def _worker(self) -> _WorkerLoop:
+        with self._worker_lock:
+            if self._worker_loop is None or self._worker_loop.pid != os.getpid():
+                self._worker_loop = _WorkerLoop(self.redis_url, self.lease, self.redis_timeout)
+            return self._worker_loop
+
     async def run_part(self, job_id: str, part: int) -> dict[str, int]:
-        """Run one part of a job here (what the task does, callable without Celery)."""
-        keys = self.keys(job_id)
-        client = aioredis.Redis.from_url(self.redis_url)
+        """Run one part of a job here (what the task does, callable without Celery), with a
+        Redis client and throttle of its own."""
+        shared = _Shared(self.redis_url, self.lease, self.redis_timeout)
         try:
-            name = await client.hget(keys.meta, "target")
-            if name is None:
-                raise ValidationError(f"no job {job_id!r} (never submitted, or expired)")
-            target = name.decode() if isinstance(name, bytes) else name
-            backend_name, options = self.target(target)
-            key, limit, mode = await self._shared_limit(target, backend_name, options)
-            throttle = RedisThrottle(client, key, limit, mode=mode, lease=self.lease)
-            async with throttle:
-                backend = open_backend(backend_name, {**options, "throttle": throttle})
-                async with backend:
-                    return await run_part(
-                        client,
-                        keys,
-                        part,
-                        backend,
-                        concurrency=self.concurrency,
-                        lease=self.lease,
-                    )
+            return await self._run_part(shared, job_id, part)
         finally:
-            await client.aclose()
+            await shared.aclose()
+
+    async def _run_part(self, shared: _Shared, job_id: str, part: int) -> dict[str, int]:
+        keys = self.keys(job_id)
+        client = shared.client
+        name = await client.hget(keys.meta, "target")
+        if name is None:
+            raise ValidationError(f"no job {job_id!r} (never submitted, or expired)")
+        target = name.decode() if isinstance(name, bytes) else name
+        backend_name, options = self.target(target)
+        throttle = shared.throttle(await self._shared_limit(target, backend_name, options))
+        backend = open_backend(backend_name, {**options, "throttle": throttle})
+        async with backend:
+            return await run_part(
+                client, keys, part, backend, concurrency=self.concurrency, lease=self.lease
+            )
 
     def target(self, name: str) -> tuple[str, dict[str, Any]]:
         """(backend name, options) of the target ``name`` in this worker's configuration."""
@@ -281,7 +363,7 @@ class CeleryJobs:
 
     async def _shared_limit(
         self, target: str, backend_name: str, options: dict[str, Any]
-    ) -> tuple[str, int, Literal["fixed", "adaptive"]]:
+    ) -> _Limit:
         """(key, limit, mode) of the one limit every worker keeps for this target.
 
         Read from the target opened as configured (which sends nothing): its options checked

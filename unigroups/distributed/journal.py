@@ -188,8 +188,13 @@ class RedisJournal:
 
     async def _renew_forever(self, every: float) -> None:
         lock = self.keys.lock(self.part)
-        while True:
+        # Ends on the closed flag as well as on cancel: a cancel that lands in the client's
+        # call can be swallowed there (seen with redis-py 8: the task then renewed the lock
+        # for ever and aclose waited for it, so the part was never given back).
+        while not self._closed:
             await asyncio.sleep(every)
+            if self._closed:
+                return
             try:
                 held = await self._renew_script(keys=[lock], args=[self._token, self._lease_ms])
             except RedisErrors as exc:

@@ -14,11 +14,24 @@ each one Lua script, so every decision is atomic.
 ``release`` is synchronous in the protocol: it frees this process's bookkeeping at once and
 does the Redis work in a background task it keeps track of. When this process has requests
 waiting for a slot, the release script hands the freed slot straight to the next of them in
-the same call, unless another process is waiting too (pollers register in a short-lived
-sorted set of waiting processes): then the slot goes back to the pool and the waiting
-processes' pollers race for it, so no worker starves. Inside a process, waiters are served
-first come, first served, and a single poller per throttle asks Redis while the slots are
-full (every ``poll`` seconds, with jitter, never past a waiter's deadline).
+the same call while no other process waits (pollers register in a short-lived sorted set of
+waiting processes), or while this process holds no more than its share of the cap (the cap
+divided by the processes waiting, itself included). Past its share the slot goes back to
+the pool for a process that holds less, so no worker starves, and within it slots pass on
+inside the process with no round trip between processes. Inside a process, waiters are
+served first come, first served, by a single poller per throttle that asks Redis while the
+slots are full.
+
+Between processes, a waiting poller does not sleep: it blocks on ``BLPOP`` of a wake list (on
+a connection of its own). Every script that leaves a slot free while other processes wait
+pushes a wake token for them, at most one per waiting process in the list (a release, a drop
+of unused slots, an acquire that left some free); Redis hands each token to the poller that
+has blocked longest, which then asks for slots at once. A freed slot so waits one Redis round
+trip, not a poll interval. The token list expires with the waiting registrations. ``poll`` is
+the fallback: a poller asks anyway after about ``poll`` seconds (with jitter, never past a
+waiter's deadline), so a token lost (popped by a process that then died), a lease that ran
+out, or a limit that grew costs at most one ``poll``. ``grants`` counts how each slot came:
+``direct``, ``handoff`` (passed on in this process), ``wake`` or ``poll``.
 
 A 429's Retry-After becomes a shared pause that every process's ``acquire`` honours, in
 both modes. ``mode="adaptive"`` also shares what the 429s taught: this is the same AIMD rule
@@ -33,14 +46,15 @@ while Redis cannot be reached ``acquire`` keeps trying with a short backoff unti
 deadline, then returns None; it never raises a Redis error to the transport. A release that
 cannot reach Redis is logged and its slot comes back when its lease ends.
 
-Redis keys, for ``prefix`` ``P`` and key ``K`` (``{K}`` is a cluster hash tag, so the three
+Redis keys, for ``prefix`` ``P`` and key ``K`` (``{K}`` is a cluster hash tag, so the four
 keys live on one node):
 
 - ``P{K}:slots``: sorted set, lease token -> lease end (server time, milliseconds);
 - ``P{K}:state``: hash with ``limit`` (float; adaptive), ``rate_limited`` (429s seen),
   ``paused_until`` (server time, ms), ``refused_at`` (the limit at the last decrease) and
   ``last_decrease`` (server time, ms); kept a day after its last change;
-- ``P{K}:waiting``: sorted set, throttle instance id -> when its registration lapses.
+- ``P{K}:waiting``: sorted set, throttle instance id -> when its registration lapses;
+- ``P{K}:wake``: list of wake tokens, at most one per waiting process, expiring with them.
 """
 
 from __future__ import annotations
@@ -88,12 +102,13 @@ _INCREASE: Final = 1.0
 _PROBE: Final = 0.0625
 
 _STATE_TTL_MS: Final = 86_400_000  # the shared state lapses a day after its last change
+_SHORTEST_BLOCK: Final = 0.01  # seconds; a shorter wait for a wake token is a plain sleep
 _SCHEMES: Final = ("redis", "rediss", "unix")
 
 # Shared prelude: server time in ms, expired leases and lapsed waiters dropped, the limit.
-# KEYS: slots, state, waiting.  ARGV[1]: adaptive (0/1), ARGV[2]: the configured limit.
+# KEYS: slots, state, waiting, wake.  ARGV[1]: adaptive (0/1), ARGV[2]: the configured limit.
 _PRELUDE = """
-local slots, state, waiting = KEYS[1], KEYS[2], KEYS[3]
+local slots, state, waiting, wake = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local adaptive = ARGV[1] == '1'
@@ -110,6 +125,18 @@ local cap = math.max(1, math.floor(limit))
 local function expire_slots()
   local last = redis.call('ZRANGE', slots, -1, -1, 'WITHSCORES')
   if last[2] then redis.call('PEXPIREAT', slots, tonumber(last[2]) + 1000) end
+end
+-- Slots left free while other processes wait: one wake token for each (at most one token
+-- per waiting process in the list), popped by their pollers blocked on BLPOP.
+local function wake_others(me, wait_ttl)
+  if (tonumber(redis.call('HGET', state, 'paused_until')) or 0) > now then return end
+  local free = cap - redis.call('ZCARD', slots)
+  if free <= 0 then return end
+  local others = redis.call('ZCARD', waiting)
+  if redis.call('ZSCORE', waiting, me) then others = others - 1 end
+  local tokens = math.min(free, others - redis.call('LLEN', wake))
+  for _ = 1, tokens do redis.call('RPUSH', wake, '1') end
+  if tokens > 0 then redis.call('PEXPIRE', wake, wait_ttl) end
 end
 local function reply(extra)
   local paused = (tonumber(redis.call('HGET', state, 'paused_until')) or 0) - now
@@ -141,19 +168,23 @@ if granted < wanted then
 else
   redis.call('ZREM', waiting, me)
 end
+wake_others(me, wait_ttl)
 return reply(granted)
 """
 )
 
 # ARGV[3]: lease (ms), ARGV[4]: this instance's id, ARGV[5]: the token given back,
 # ARGV[6]: outcome ('ok', 'rate_limited', 'failed'), ARGV[7]: Retry-After (ms, 0 for none),
-# ARGV[8]: this process's round trip (ms), ARGV[9]: a token for a local waiter, or ''.
+# ARGV[8]: this process's round trip (ms), ARGV[9]: a token for a local waiter, or '',
+# ARGV[10]: how long a wake token lasts (ms), ARGV[11]: slots this process holds, the one
+# given back included.
 # Reply: {1 when the slot went to the local waiter's token, limit, 429s, pause (ms), held}.
 _RELEASE = (
     _PRELUDE
     + f"""
 local lease, me, token, outcome = tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
 local retry_after, round_trip, next_token = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
+local wait_ttl, held = tonumber(ARGV[10]), tonumber(ARGV[11])
 redis.call('ZREM', slots, token)
 local changed = false
 if outcome == 'rate_limited' then
@@ -189,12 +220,17 @@ if next_token ~= '' then
   local others = redis.call('ZCOUNT', waiting, '(' .. now, '+inf')
   if redis.call('ZSCORE', waiting, me) then others = others - 1 end
   local paused = (tonumber(redis.call('HGET', state, 'paused_until')) or 0) > now
-  if others <= 0 and not paused and redis.call('ZCARD', slots) < cap then
+  -- Kept for the local waiter while this process holds no more than its share of the cap
+  -- (so most slots pass on in the process, with no Redis round trip between processes);
+  -- past it, the slot goes back to the pool and wakes a process that holds less.
+  local within_share = held * (others + 1) <= cap
+  if (others <= 0 or within_share) and not paused and redis.call('ZCARD', slots) < cap then
     redis.call('ZADD', slots, now + lease, next_token)
     handed = 1
   end
 end
 expire_slots()
+wake_others(me, wait_ttl)
 return reply(handed)
 """
 )
@@ -216,13 +252,15 @@ return reply(renewed)
 """
 )
 
-# ARGV[3]: this instance's id, ARGV[4..]: tokens to drop (no lesson learnt).
+# ARGV[3]: this instance's id, ARGV[4]: how long a wake token lasts (ms), ARGV[5..]: tokens
+# to drop (no lesson learnt).
 _FORGET = (
     _PRELUDE
     + """
 local me = ARGV[3]
-for i = 4, #ARGV do redis.call('ZREM', slots, ARGV[i]) end
+for i = 5, #ARGV do redis.call('ZREM', slots, ARGV[i]) end
 redis.call('ZREM', waiting, me)
+wake_others(me, tonumber(ARGV[4]))
 return reply(0)
 """
 )
@@ -273,7 +311,8 @@ class RedisThrottle:
     the running loop on first use and closed by ``aclose``) or a ``redis.asyncio.Redis``
     (used as it is and never closed here). ``mode`` is ``"fixed"`` or ``"adaptive"`` (AIMD
     from 429s, learnt once for every process). ``lease`` is how long a slot outlives a
-    process that stopped renewing it; ``poll`` how often a waiting process asks for a slot.
+    process that stopped renewing it; ``poll`` how long a waiting process waits for a wake
+    token before it asks for a slot anyway.
     Use it with ``async with`` or call ``aclose`` to give back the slots still held.
     """
 
@@ -285,7 +324,7 @@ class RedisThrottle:
         *,
         mode: Literal["fixed", "adaptive"] = "fixed",
         lease: float = 30.0,
-        poll: float = 0.002,
+        poll: float = 0.05,
         prefix: str = "unigroups:limit:",
     ) -> None:
         if isinstance(redis, str):
@@ -323,7 +362,7 @@ class RedisThrottle:
         self.poll = _check_seconds(poll, "poll")
         self.prefix = _check_key(prefix, "prefix", empty=True)
         base = f"{self.prefix}{{{self.key}}}"
-        self._keys = [f"{base}:slots", f"{base}:state", f"{base}:waiting"]
+        self._keys = [f"{base}:slots", f"{base}:state", f"{base}:waiting", f"{base}:wake"]
         self._id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self._tokens = itertools.count(1)
         self._lease_ms = max(1, round(self.lease * 1000))
@@ -338,6 +377,10 @@ class RedisThrottle:
         self._incoming = 0  # releases under way that asked for a handoff to a waiter
         self._tasks: set[asyncio.Task[None]] = set()
         self._poller: asyncio.Task[None] | None = None
+        self._waker: aioredis.Redis | None = None  # the poller's own connection, for BLPOP
+        #: How the slots were granted: "direct" (asked at once), "handoff" (a release in this
+        #: process passed it on), "wake" (asked after a wake token), "poll" (asked otherwise).
+        self.grants: collections.Counter[str] = collections.Counter()
         self._renewer: asyncio.Task[None] | None = None
         self._closed = False
         self._limit = float(limit)
@@ -419,7 +462,8 @@ class RedisThrottle:
         if not self._closed and self._unserved() > 0:
             next_token = self._token()
             self._incoming += 1
-        self._spawn(self._release(token, outcome, retry_after, next_token), next_token)
+        held = len(self._held) + 1  # with the one given back
+        self._spawn(self._release(token, outcome, retry_after, next_token, held), next_token)
 
     # -- closing ------------------------------------------------------------------------
 
@@ -441,7 +485,7 @@ class RedisThrottle:
         if self._loop is not None:
             with contextlib.suppress(*_UNREACHABLE):
                 async with asyncio.timeout(self._close_timeout):
-                    await self._script(_FORGET, [self._id, *tokens])
+                    await self._script(_FORGET, [self._id, self._wait_ttl_ms, *tokens])
         pending = [t for t in (self._poller, self._renewer, *self._tasks) if t is not None]
         if pending:
             _done, late = await asyncio.wait(pending, timeout=self._close_timeout)
@@ -449,6 +493,10 @@ class RedisThrottle:
                 task.cancel()
             if late:
                 await asyncio.wait(late, timeout=1.0)
+        if self._waker is not None:
+            waker, self._waker = self._waker, None
+            with contextlib.suppress(*_UNREACHABLE):
+                await waker.aclose()
         if self._url is not None and self._client is not None:
             client, self._client = self._client, None
             with contextlib.suppress(*_UNREACHABLE):
@@ -476,6 +524,7 @@ class RedisThrottle:
             raise RuntimeError(f"{self!r} is in use in another event loop")
         self._loop = loop
         self._scripts.clear()
+        self._waker = None  # its connection belongs to the other loop
         if self._url is not None:
             self._client = aioredis.Redis.from_url(
                 self._url,
@@ -533,10 +582,11 @@ class RedisThrottle:
             self._abandon([token])
             raise
         if reply[0] >= 1:
-            return self._grant(token)
+            return self._grant(token, "direct")
         return None
 
-    def _grant(self, token: str) -> RedisPermit:
+    def _grant(self, token: str, how: str) -> RedisPermit:
+        self.grants[how] += 1
         permit = RedisPermit(started=time.monotonic(), token=token)
         self._held[token] = permit
         if self._renewer is None or self._renewer.done():
@@ -565,7 +615,7 @@ class RedisThrottle:
             permit = waiter.future.result()
             if permit is not None:  # given a slot, then gave up: it passes on
                 self._held.pop(permit.token, None)
-                self._deliver(permit.token)
+                self._deliver(permit.token, "handoff")
         with contextlib.suppress(ValueError):
             self._waiters.remove(waiter)
 
@@ -574,18 +624,19 @@ class RedisThrottle:
         live = sum(1 for w in self._waiters if not w.future.done())
         return live - self._incoming
 
-    def _deliver(self, token: str) -> None:
+    def _deliver(self, token: str, how: str) -> None:
         """A slot granted to this process: to the first waiter in line, else back."""
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.future.done():
-                waiter.future.set_result(self._grant(token))
+                waiter.future.set_result(self._grant(token, how))
                 return
         self._abandon([token])
 
     async def _poll_loop(self) -> None:
         """Ask Redis for slots while this process has waiters (one loop per throttle)."""
         backoff = 0.0
+        how = "poll"
         while True:
             while self._waiters and self._waiters[0].future.done():
                 self._waiters.popleft()
@@ -621,10 +672,45 @@ class RedisThrottle:
                     raise
                 backoff = 0.0
                 for token in tokens[: int(reply[0])]:
-                    self._deliver(token)
+                    self._deliver(token, how)
                 if int(reply[0]) == wanted or int(reply[3]) > 0:
                     continue
-            await self._nap(self.poll)
+            try:
+                how = "wake" if await self._await_wake() else "poll"
+            except _UNREACHABLE as error:
+                log.debug("%s: Redis not reached (%s)", self.key, self._redact(error))
+                backoff = min(0.25, max(0.01, backoff * 2))
+                await self._nap(backoff)
+                how = "poll"
+
+    async def _await_wake(self) -> bool:
+        """Block until a wake token comes (True) or about ``poll`` seconds pass, never past
+        the first waiter's deadline. A token is pushed by a script that left a slot free
+        while this process waits; the timeout is the fallback for a lost token, a lease
+        that ran out, or a limit that grew."""
+        first = min((w.deadline for w in self._waiters), default=math.inf)
+        wait = min(self.poll * random.uniform(0.5, 1.5), first - time.monotonic())
+        if wait < _SHORTEST_BLOCK:  # BLPOP counts whole ms, and 0 would block for ever
+            await asyncio.sleep(max(0.0005, wait))
+            return False
+        if self._waker is None:
+            self._waker = self._wake_client()
+        # Redis ends the BLPOP itself; this bounds a call to a Redis that stopped answering.
+        async with asyncio.timeout(wait + self._call_timeout):
+            woken = await self._waker.blpop([self._keys[3]], timeout=wait)
+        return woken is not None
+
+    def _wake_client(self) -> aioredis.Redis:
+        """A client of one connection of its own: a blocked BLPOP holds its connection."""
+        if self._client is None:
+            raise RedisConnectionError("the throttle is closed")
+        pool = self._client.connection_pool
+        options = {**pool.connection_kwargs, "socket_timeout": None}  # BLPOP outlasts it
+        return aioredis.Redis.from_pool(
+            aioredis.ConnectionPool(
+                connection_class=pool.connection_class, max_connections=1, **options
+            )
+        )
 
     async def _nap(self, seconds: float) -> None:
         """Sleep about ``seconds`` (with jitter), never past the first waiter's deadline."""
@@ -653,7 +739,12 @@ class RedisThrottle:
         task.add_done_callback(self._tasks.discard)
 
     async def _release(
-        self, token: str, outcome: SendOutcome, retry_after: float | None, next_token: str
+        self,
+        token: str,
+        outcome: SendOutcome,
+        retry_after: float | None,
+        next_token: str,
+        held: int,
     ) -> None:
         try:
             async with asyncio.timeout(self._call_timeout):
@@ -667,6 +758,8 @@ class RedisThrottle:
                         max(0, round((retry_after or 0) * 1000)),
                         round(self._round_trip * 1000),
                         next_token,
+                        self._wait_ttl_ms,
+                        held,
                     ],
                 )
         except _UNREACHABLE as error:
@@ -685,7 +778,7 @@ class RedisThrottle:
             if self._closed:
                 self._abandon([next_token])
             else:
-                self._deliver(next_token)
+                self._deliver(next_token, "handoff")
 
     def _abandon(self, tokens: list[str]) -> None:
         """Drop tokens that may hold slots nobody here will use (no lesson learnt)."""
@@ -700,7 +793,7 @@ class RedisThrottle:
     async def _forget(self, tokens: list[str]) -> None:
         try:
             async with asyncio.timeout(self._call_timeout):
-                await self._script(_FORGET, [self._id, *tokens])
+                await self._script(_FORGET, [self._id, self._wait_ttl_ms, *tokens])
         except _UNREACHABLE as error:
             log.debug("%s: could not drop unused leases (%s)", self.key, self._redact(error))
 
