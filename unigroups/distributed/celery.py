@@ -25,7 +25,6 @@ import time
 import uuid
 from collections.abc import Coroutine, Iterable, Iterator, Mapping
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 import redis
@@ -44,6 +43,7 @@ from ..targets import check_target_name, read_config, resolve_target
 from .jobs import JobReport, job_report, run_part, store_job
 from .keys import JobKeys, check_job_id
 from .limiter import RedisThrottle
+from .redis_url import password_redactor, without_password
 
 __all__ = ["CeleryJobs", "JobHandle", "JobOptions"]
 
@@ -202,7 +202,8 @@ class CeleryJobs:
         self.retry_for = checked.retry_for
         self.redis_timeout = checked.redis_timeout
         #: Where the jobs are kept, as messages name it (no password).
-        self.store = _without_password(redis_url)
+        self.store = without_password(redis_url)
+        self._redact = password_redactor(redis_url)
         self._limits: dict[str, _Limit] = {}
         self._client: redis.Redis | None = None
         self._worker_loop: _WorkerLoop | None = None
@@ -243,7 +244,8 @@ class CeleryJobs:
             yield
         except RedisError as exc:
             raise JournalError(
-                f"the job store {self.store} cannot be used: {_redacted(exc, self.redis_url)}",
+                f"the job store {self.store} cannot be used: "
+                f"{self._redact(str(exc) or type(exc).__name__)}",
                 path=self.store,
             ) from None
 
@@ -383,22 +385,6 @@ class CeleryJobs:
                 await probe.aclose()
             self._limits[target] = (key, limit, mode)
         return self._limits[target]
-
-
-def _without_password(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urlunsplit(parts._replace(netloc=user + host))
-
-
-def _redacted(error: Exception, url: str) -> str:
-    """The error's text, without the URL's password should a message ever carry it."""
-    text = str(error) or type(error).__name__
-    password = urlsplit(url).password
-    return text.replace(password, "***") if password else text
 
 
 def _read_targets(

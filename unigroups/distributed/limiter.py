@@ -86,6 +86,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import ConfigurationError
 from ..http.throttle import Permit, SendOutcome, ThrottleStats
+from .redis_url import password_redactor
 
 __all__ = ["RedisPermit", "RedisThrottle"]
 
@@ -336,17 +337,16 @@ class RedisThrottle:
                     option="redis",
                 )
             self._url: str | None = redis
-            self._secret = parts.password or ""
             self._client: aioredis.Redis | None = None
         elif isinstance(redis, aioredis.Redis):
             self._url = None
-            self._secret = ""
             self._client = redis
         else:
             raise ConfigurationError(
                 f"redis must be a URL or a redis.asyncio.Redis, not {type(redis).__name__}",
                 option="redis",
             )
+        self._redactor = password_redactor(self._url)
         self.key = _check_key(key, "key")
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ConfigurationError(
@@ -556,8 +556,7 @@ class RedisThrottle:
         return f"{self._id}:{next(self._tokens)}"
 
     def _redact(self, error: BaseException) -> str:
-        text = f"{type(error).__name__}: {error}"
-        return text.replace(self._secret, "***") if self._secret else text
+        return self._redactor(f"{type(error).__name__}: {error}")
 
     # -- acquiring ----------------------------------------------------------------------
 
